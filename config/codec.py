@@ -131,7 +131,8 @@ def make_decoder(
     identity = scale == 1.0 and offset == 0.0
 
     def decode(words: Sequence[int]) -> Decoded:
-        raw = unpack(pack_words(*(_reorder(words, order) if order is not WordOrder.ABCD else words)))[0]
+        ordered = words if order is WordOrder.ABCD else _reorder(words, order)
+        raw: Number = unpack(pack_words(*ordered))[0]
         if identity:
             return raw if is_int else float(raw)
         return raw * scale + offset

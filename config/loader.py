@@ -33,8 +33,9 @@ class _CoreSchemaLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core-schema scalars and duplicate keys refused."""
 
 
+_YAML11_NUMBERS_AND_BOOLS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _CoreSchemaLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    key: [(tag, rx) for tag, rx in resolvers if tag not in _YAML11_NUMBERS_AND_BOOLS]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
 }
 _CoreSchemaLoader.add_implicit_resolver(
@@ -120,7 +121,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
     lines: dict[tuple[Any, ...], int] = {}
     _line_map(node, (), lines)
     try:
-        data = yaml.load(text, Loader=_CoreSchemaLoader)  # noqa: S506 - safe subclass
+        data = yaml.load(text, Loader=_CoreSchemaLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     return data, lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Self
 
@@ -85,7 +86,7 @@ class Profile(_Strict):
             by_table.setdefault(reg.function, []).append((reg.address, reg.end, name))
         for spans in by_table.values():
             spans.sort()
-            for (_, end_a, name_a), (start_b, _, name_b) in zip(spans, spans[1:], strict=False):
+            for (_, end_a, name_a), (start_b, _, name_b) in pairwise(spans):
                 if start_b < end_a:
                     problems.append(f"registers.{name_b}: overlaps registers.{name_a}")
         if problems:

@@ -1,0 +1,1 @@
+"""The cloud side: collector (MQTT -> InfluxDB), attribution, API, dashboard and reports."""
