@@ -6,19 +6,47 @@ all three. The only module that talks to InfluxDB.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+_LINE_ERRORS = re.compile(r"partial write|unable to parse|field type conflict|invalid field|invalid tag")
+ALARM_STATUSES = frozenset({401, 403, 404})
+"""Wrong credentials or a missing database: an operator must act; retrying alone will not help."""
+
 
 class InfluxError(Exception):
-    """InfluxDB refused or failed a request; `status` is the HTTP status (0: no answer)."""
+    """InfluxDB refused or failed a request; `status` is the HTTP status (0: no answer).
 
-    def __init__(self, status: int, message: str) -> None:
+    `retry_after` is the server's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         self.status = status
+        self.retry_after = retry_after
         super().__init__(f"InfluxDB {status or 'unreachable'}: {message}")
+
+    @property
+    def needs_operator(self) -> bool:
+        return self.status in ALARM_STATUSES
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    """A line InfluxDB refused on its own (parse error, field type conflict): never retried."""
+
+    line: str
+    error: str
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None  # absent, or an HTTP date: fall back to our own backoff
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,31 @@ class InfluxHttp:
         except httpx.HTTPError as exc:
             raise InfluxError(0, repr(exc)) from exc
         if response.status_code != 204:
-            raise InfluxError(response.status_code, response.text[:500])
+            raise InfluxError(response.status_code, _error_text(response), _retry_after(response))
+
+    async def store(self, lines: Sequence[str], precision: str = "ns") -> list[RejectedLine]:
+        """Write lines so that every good one is stored; return the lines InfluxDB refused.
+
+        A 413 splits the batch in halves. A 400 (a line that does not parse, a field type
+        conflict: InfluxDB stores the rest and says "partial write") is narrowed down by
+        halving until the refused lines stand alone; re-sending the halves rewrites points
+        identically, so nothing doubles, and it ends after ~2*log2(n) requests. Any other
+        failure (incl. a 400 about the request, not a line) raises InfluxError and the
+        caller keeps the whole batch for a retry.
+        """
+        if not lines:
+            return []
+        try:
+            await self.write_lines(lines, precision)
+        except InfluxError as exc:
+            refused_lines = exc.status == 400 and _LINE_ERRORS.search(str(exc)) is not None
+            if refused_lines and len(lines) == 1:
+                return [RejectedLine(lines[0], str(exc))]
+            if not (refused_lines or exc.status == 413) or len(lines) == 1:
+                raise
+            middle = len(lines) // 2
+            return await self.store(lines[:middle], precision) + await self.store(lines[middle:], precision)
+        return []
 
     async def query(self, influxql: str) -> list[Series]:
         """Run one InfluxQL statement; return its series (times as epoch ms)."""
@@ -87,7 +139,7 @@ class InfluxHttp:
         except httpx.HTTPError as exc:
             raise InfluxError(0, repr(exc)) from exc
         if response.status_code != 200:
-            raise InfluxError(response.status_code, response.text[:500])
+            raise InfluxError(response.status_code, _error_text(response), _retry_after(response))
         result = response.json()["results"][0]
         if "error" in result:
             raise InfluxError(400, result["error"])
@@ -95,3 +147,11 @@ class InfluxHttp:
             Series(s["name"], s.get("tags") or {}, s["columns"], s["values"])
             for s in result.get("series", [])
         ]
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+    except ValueError:
+        error = None
+    return str(error) if error else response.text[:500]

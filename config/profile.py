@@ -6,6 +6,7 @@ manual's own numbering (30001-style, or 1-based) is recorded beside it in `manua
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -15,7 +16,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.codec import DataType, WordOrder, word_count
+from config.codec import DataType, Decoded, WordOrder, encode, make_decoder, word_count
 from config.loader import load_file
 from config.quantities import QUANTITIES, Kind
 
@@ -49,6 +50,37 @@ class Register(_Strict):
         default=None, description="value (in canonical units) at which the counter wraps to 0"
     )
     labels: dict[int, str] = Field(default_factory=dict, description="state codes to labels")
+    bits: tuple[int, int] | None = Field(
+        default=None, description="inclusive bit range [low, high] of an integer register"
+    )
+
+    @model_validator(mode="after")
+    def _check_bits(self) -> Self:
+        if self.bits is None:
+            return self
+        low, high = self.bits
+        if self.type in (DataType.F32, DataType.F64, DataType.STRING):
+            raise ValueError(f"bits need an integer type, not {self.type}")
+        if not 0 <= low <= high < 16 * self.words:
+            raise ValueError(f"bits {list(self.bits)} outside the register's {16 * self.words} bits")
+        return self
+
+    def decoder(self) -> Callable[[Sequence[int]], Decoded]:
+        """Words in, physical value out, honouring `bits`; use this rather than make_decoder."""
+        if self.bits is None:
+            return make_decoder(self.type, self.word_order, self.scale, self.offset)
+        raw_of = make_decoder(self.type, self.word_order)
+        low, high = self.bits
+        mask = (1 << (high - low + 1)) - 1
+        scale, offset = self.scale, self.offset
+        return lambda words: ((int(raw_of(words)) >> low) & mask) * scale + offset
+
+    def encode(self, value: Decoded) -> list[int]:
+        """The words for a physical value: the inverse of `decoder()` (other bits zero)."""
+        if self.bits is None:
+            return encode(value, self.type, self.word_order, self.scale, self.offset, self.length)
+        field = round((float(value) - self.offset) / self.scale)
+        return encode(field << self.bits[0], self.type, self.word_order)
 
     @property
     def words(self) -> int:

@@ -1,1 +1,1 @@
-"""batchmeter simulators."""
+"""A simulated battery plant over real Modbus: meters, scales, line controllers, faults, truth."""

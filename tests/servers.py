@@ -6,6 +6,8 @@ waited for until it answers, and is stopped (SIGTERM, then SIGKILL) afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -31,8 +33,18 @@ def free_port() -> int:
         return port
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.02) -> None:
-    """Poll `predicate` until it returns truthy; fail naming `what` after `timeout` seconds."""
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float,
+    what: str,
+    every: float = 0.02,
+    fail_if: Callable[[], str | None] | None = None,
+) -> None:
+    """Poll `predicate` until it returns truthy; fail naming `what` after `timeout` seconds.
+
+    `fail_if` is checked on every round; a message from it ends the wait at once (a process
+    that died will not make the condition come true, so waiting out the deadline is pointless).
+    """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
@@ -41,6 +53,9 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, every
                 return
         except Exception as exc:  # the condition may not be checkable yet
             last_error = exc
+        problem = fail_if() if fail_if is not None else None
+        if problem:
+            raise RuntimeError(f"while waiting for {what}: {problem}")
         time.sleep(every)  # polling interval of a condition wait, not synchronisation
     detail = f" (last error: {last_error!r})" if last_error else ""
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}{detail}")
@@ -62,16 +77,46 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux).
+
+    Without it a killed test run or demo would leave brokers and simulators holding ports.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the context managers stop them
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
-class _Process:
+class ManagedProcess:
+    """A child process whose output goes to a log file, stopped with SIGTERM then SIGKILL."""
+
     argv: list[str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
 
-    def spawn(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+    def spawn(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env, cwd=self.cwd, preexec_fn=_die_with_parent,
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return Path(self.argv[0]).name
+
+    def exited(self) -> str | None:
+        """None while running (or never started); else how it ended, with its log's tail."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return f"{' '.join(self.argv[:3])} exited with {self.proc.returncode}:\n{self.log_tail()}"
 
     def kill(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -83,11 +128,14 @@ class _Process:
             self.proc.kill()
             self.proc.wait(5)
 
-    def log_tail(self) -> str:
+    def log_tail(self, chars: int = 2000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-2000:]
+            return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+_Process = ManagedProcess  # the name the first fixtures used
 
 
 @dataclass
@@ -104,7 +152,7 @@ class Mosquitto:
         binary = find_binary(["mosquitto"], "mosquitto")
         self.config_path = self.workdir / "mosquitto.conf"
         self.write_config()
-        self._process = _Process([binary, "-c", str(self.config_path)], self.workdir / "mosquitto.log")
+        self._process = ManagedProcess([binary, "-c", str(self.config_path)], self.workdir / "mosquitto.log")
 
     def write_config(self) -> None:
         listener = "" if "listener " in self.extra_config else (
@@ -159,7 +207,9 @@ class InfluxDB:
             '[continuous_queries]\n  enabled = false\n'
             '[logging]\n  level = "warn"\n'
         )
-        self._process = _Process([binary, "-config", str(self.config_path)], self.workdir / "influxd.log")
+        self._process = ManagedProcess(
+            [binary, "-config", str(self.config_path)], self.workdir / "influxd.log"
+        )
 
     @property
     def url(self) -> str:

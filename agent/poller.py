@@ -1,0 +1,195 @@
+"""Polling: one owner per connection, serving one request at a time, ticking on the clock.
+
+A connection's owner walks its due devices in order; a device that fails is quarantined
+(`schedule.Quarantine`) so it costs the bus at most one request timeout per backoff step,
+and the others keep their period. A lost link reconnects with capped backoff, at most once
+per tick, so a dead gateway never becomes a connect storm. Connections run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.modbus import ILLEGAL_ADDRESS, LinkDown, ModbusLink, ReadFailed, ReadRefused
+from agent.plan import Block, decode_block, plan_profile, split_block
+from agent.schedule import Quarantine, backoff_s, interval_ms, is_due, next_tick
+from config.gateway import Device
+from config.profile import Profile
+
+log = logging.getLogger("batchmeter.agent")
+
+
+@dataclass(slots=True)
+class Polled:
+    """One device's result in one tick: values (possibly none), or the reason there are none."""
+
+    device: str
+    ts_ms: int
+    values: dict[str, float | str]
+    error: str | None = None
+    stale: bool = False
+    fault: str | None = None
+    """A change of device health worth an event: `no response ...` or `recovered`."""
+
+
+@dataclass
+class DeviceStats:
+    polls: int = 0
+    ok: int = 0
+    errors: int = 0
+    skipped: int = 0
+    missed: int = 0
+    last_latency_s: float = 0.0
+    exceptions: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+
+class DevicePoller:
+    def __init__(self, device: Device, profile: Profile, retries: int, backoff_cap: float) -> None:
+        self.device = device
+        self.profile = profile
+        self.blocks: list[Block] = plan_profile(profile)
+        self.every_ms = interval_ms(device.poll_interval)
+        self.retries = retries
+        self.quarantine = Quarantine(self.every_ms, max(self.every_ms, int(backoff_cap * 1000)))
+        self.stats = DeviceStats()
+        self.last_tick = 0
+
+    async def poll(self, link: ModbusLink, tick_ms: int, clock: Callable[[], float]) -> Polled:
+        """Read every block; a refused block is split, any other failure fails the whole read."""
+        values: dict[str, float | str] = {}
+        ts_ms = 0
+        started = clock()
+        queue = list(self.blocks)
+        self.stats.polls += 1
+        try:
+            while queue:
+                block = queue.pop(0)
+                sent = clock()
+                words = await self._read_block(link, block, queue)
+                if words is None:
+                    continue
+                if not ts_ms:
+                    ts_ms = int((sent + clock()) * 500)  # midpoint of the first exchange, in ms
+                for quantity in decode_block(block, words, values):
+                    self._note(f"decode:{quantity}")
+        except ReadFailed as exc:
+            return self._failed(tick_ms, int(started * 1000), exc)
+        self.stats.last_latency_s = clock() - started
+        self.stats.ok += 1
+        ts_ms = ts_ms or int(started * 1000)
+        fault = "recovered" if self.quarantine.succeeded() else None
+        return Polled(self.device.id, ts_ms, values, stale=ts_ms > tick_ms + self.every_ms, fault=fault)
+
+    async def _read_block(self, link: ModbusLink, block: Block, queue: list[Block]) -> list[int] | None:
+        for attempt in range(self.retries + 1):
+            try:
+                return await link.read(block.function, self.device.unit, block.address, block.count)
+            except ReadRefused as exc:
+                self._note(exc.reason)
+                if exc.code != ILLEGAL_ADDRESS:
+                    raise
+                self._split(block, queue)
+                return None
+            except LinkDown:
+                raise
+            except ReadFailed as exc:
+                self._note(exc.reason)
+                if attempt == self.retries:
+                    raise
+                await asyncio.sleep(backoff_s(attempt, 0.01, 0.2))
+        return None
+
+    def _split(self, block: Block, queue: list[Block]) -> None:
+        """Replace a refused block by its halves for good; a lone refused register is dropped."""
+        halves = split_block(block, self.profile)
+        index = self.blocks.index(block)
+        self.blocks[index : index + 1] = halves
+        queue[0:0] = halves
+        if not halves:
+            quantity = block.slots[0].quantity
+            self.stats.unreadable.append(quantity)
+            log.warning("device %s: %s refused with exception 02; no longer read", self.device.id, quantity)
+
+    def _note(self, reason: str) -> None:
+        self.stats.exceptions[reason] = self.stats.exceptions.get(reason, 0) + 1
+
+    def _failed(self, tick_ms: int, ts_ms: int, exc: ReadFailed) -> Polled:
+        self.stats.errors += 1
+        fault = f"no values: {exc.reason}" if self.quarantine.failed(tick_ms) else None
+        return Polled(self.device.id, ts_ms, {}, error=exc.reason, fault=fault)
+
+
+Report = Callable[[str, int, list[Polled]], None]
+"""(connection, tick, results) -> None: hands a tick's results to the cycle assembler."""
+Release = Callable[[str, int], None]
+"""(connection, tick): this connection will report nothing for ticks before `tick`."""
+
+
+class ConnectionOwner:
+    def __init__(self, name: str, link: ModbusLink, devices: list[DevicePoller], base_ms: int,
+                 backoff_cap: float, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.link = link
+        self.devices = devices
+        self.base_ms = base_ms
+        self.backoff_cap = backoff_cap
+        self.clock = clock
+        self.reconnects = 0
+        self._down_since_attempts = 0
+        self._retry_link_at = 0.0
+
+    def due(self, tick_ms: int) -> list[DevicePoller]:
+        return [d for d in self.devices if is_due(tick_ms, d.every_ms)]
+
+    async def run(self, report: Report, release: Release) -> None:
+        last = 0
+        while True:
+            tick = next_tick(max(int(self.clock() * 1000), last), self.base_ms)
+            while not self.due(tick):
+                tick += self.base_ms
+            self._count_missed(last, tick)
+            release(self.name, tick)
+            await self._sleep_until(tick)
+            report(self.name, tick, await self.poll_tick(tick))
+            release(self.name, tick + 1)
+            last = tick
+
+    def _count_missed(self, last: int, tick: int) -> None:
+        """Ticks skipped because the previous one overran: each due device missed a poll."""
+        if not last:
+            return
+        for device in self.devices:
+            device.stats.missed += max(0, (tick - last) // device.every_ms - 1)
+
+    async def _sleep_until(self, tick_ms: int) -> None:
+        # Short sleeps, re-checked: a wall-clock step is seen within a second.
+        while (wait := tick_ms / 1000 - self.clock()) > 0:  # noqa: ASYNC110 - a time, not an event
+            await asyncio.sleep(min(wait, 1.0))
+
+    async def poll_tick(self, tick_ms: int) -> list[Polled]:
+        results: list[Polled] = []
+        for device in self.due(tick_ms):
+            if not device.quarantine.allows(tick_ms):
+                device.stats.skipped += 1
+                continue
+            if not self.link.connected and self.clock() < self._retry_link_at:
+                results.append(Polled(device.device.id, int(self.clock() * 1000), {}, error="disconnected"))
+                continue
+            result = await device.poll(self.link, tick_ms, self.clock)
+            if result.error == "disconnected":
+                self._link_lost()
+            elif self.link.connected:
+                self._down_since_attempts = 0
+            results.append(result)
+        return results
+
+    def _link_lost(self) -> None:
+        self.link.close()
+        self.reconnects += 1
+        self._retry_link_at = self.clock() + backoff_s(self._down_since_attempts, 0.5, self.backoff_cap)
+        self._down_since_attempts += 1

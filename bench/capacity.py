@@ -1,0 +1,54 @@
+"""The most devices one gateway process polls at 1 Hz while keeping every period.
+
+Steps the device count up (Options.capacity_steps); at each step the agent runs a fresh
+outbox for a warm-up and a window, and a stand-in collector checks that every device has a
+good reading in every period. The first step that misses any period ends the climb.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.acker import Acker
+from bench.edge import agent
+from bench.gateway_config import device_names
+from bench.modbus_fixture import devices
+from bench.options import Options
+from bench.procstat import measure
+from bench.results import Entry
+from bench.services import broker
+from tests.servers import wait_until
+
+
+def _step(ports: list[int], options: Options, workdir: Path, host: str, port: int) -> tuple[int, float]:
+    """(missed periods, CPU share of one core) for one gateway polling `ports`."""
+    acker = Acker(host, port)
+    try:
+        with agent(f"cap{len(ports)}", ports, port, workdir) as (process, config):
+            names = device_names(config)
+            wait_until(lambda: len(acker.readings) == len(names), 60, f"first cycle of {len(names)} devices")
+            time.sleep(options.warmup_s)  # let connection set-up settle before judging periods
+            since = int(time.time() * 1000)
+            window = measure(process.pid, options.capacity_window_s)
+            until = int(time.time() * 1000) - 2000
+            return acker.missed_periods(since, until, 1000, names), window.cpu_s / window.seconds
+    finally:
+        acker.close()
+
+
+def run(options: Options, workdir: Path) -> list[Entry]:
+    best, best_cpu, failed_at = 0, 0.0, 0
+    with devices(max(options.capacity_steps), workdir) as all_ports, broker(workdir) as mqtt:
+        for count in options.capacity_steps:
+            missed, cpu = _step(all_ports[:count], options, workdir, mqtt.host, mqtt.port)
+            print(f"   capacity: {count} devices, {missed} missed periods, {cpu:.0%} CPU", flush=True)
+            if missed:
+                failed_at = count
+                break
+            best, best_cpu = count, cpu
+    tried = "all steps kept every period" if not failed_at else f"{failed_at} devices missed periods"
+    return [
+        Entry("agent: devices at 1 Hz, every period kept", best, "devices", note=tried),
+        Entry("agent: CPU at that load", best_cpu * 100, "% of a core"),
+    ]

@@ -1,0 +1,23 @@
+"""Data completeness: share of expected readings present per meter in a window, and the gaps."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from itertools import pairwise
+
+from cloud.attribution.model import Gap, MeterCompleteness
+
+
+def completeness(
+    meter: str, reading_times: list[int], start_ms: int, end_ms: int, poll_ms: int, gap_factor: float
+) -> MeterCompleteness:
+    """`reading_times` sorted and distinct. Expected: one reading per poll interval of the window."""
+    inside = reading_times[bisect_left(reading_times, start_ms):bisect_right(reading_times, end_ms)]
+    expected = max(1, (end_ms - start_ms) // poll_ms)
+    present = min(len(inside), expected)
+    limit = gap_factor * poll_ms
+    edges = [start_ms, *inside, end_ms]
+    gaps = [Gap(meter=meter, from_ms=a, to_ms=b) for a, b in pairwise(edges)
+            if b - a > limit]
+    return MeterCompleteness(meter=meter, expected=expected, present=present,
+                             share=present / expected, gaps=gaps)

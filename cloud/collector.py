@@ -1,0 +1,246 @@
+"""The collector: received messages -> checked -> points -> InfluxDB -> ack to the gateway.
+
+Messages are checked and mapped as they arrive and gathered into a batch; a batch is
+written when it holds `max_points` points or its oldest point is `max_age_ms` old. One
+writer task writes batches in order while the next one fills. Only after InfluxDB accepted
+a batch are its messages acknowledged, one AckMessage per gateway per batch; a batch that
+cannot be written is retried (capped backoff, Retry-After honoured) and never acked, so the
+gateway keeps it in its outbox. A refused message is dead-lettered in the same batch and
+acked with it, so it never blocks its gateway's stream. The collector keeps no state another
+replica needs: acks and dead letters come from what this replica wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cloud import points
+from cloud.influx import InfluxError, RejectedLine
+from cloud.lineprotocol import LineProtocolError
+from cloud.metrics import Metrics
+from cloud.mqtt import Inbound
+from cloud.validation import Refusal, check_message
+from config.cloud import CloudConfig
+from config.wire import AckMessage, ReadingsMessage, TopicAddress, TopicKind, seq_ranges, topic
+
+log = logging.getLogger(__name__)
+M = "batchmeter_collector_"
+
+
+class Inbox(Protocol):
+    @property
+    def depth(self) -> int: ...
+    async def receive(self, max_items: int, wait_s: float) -> list[Inbound]: ...
+
+
+class Store(Protocol):
+    async def store(self, lines: list[str], precision: str = "ns") -> list[RejectedLine]: ...
+
+
+class AckSink(Protocol):
+    def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+@dataclass
+class Batch:
+    lines: list[str] = field(default_factory=list)
+    acks: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    """(site, gateway) -> seqs to acknowledge once the lines are stored."""
+    seen: set[tuple[str, str, str, int]] = field(default_factory=set)
+    readings: int = 0
+    events: int = 0
+    oldest_ns: int = 0
+
+    def ack_later(self, site: str, gateway: str, seq: int) -> None:
+        self.acks.setdefault((site, gateway), set()).add(seq)
+
+
+def collector_tag(client_id: str) -> str:
+    """The client id as a tag value any InfluxDB accepts."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", client_id)[:64] or "collector"
+
+
+class Collector:
+    def __init__(
+        self, config: CloudConfig, inbox: Inbox, store: Store, acks: AckSink, metrics: Metrics,
+        collector_id: str, clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._config = config
+        self._inbox, self._store, self._acks, self._metrics = inbox, store, acks, metrics
+        self._collector = collector_tag(collector_id)
+        self._clock_ns = clock_ns
+        self._batch = Batch()
+        self._full: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
+        self._give_up = asyncio.Event()
+        self._last_dead_letter_ns = 0
+        self._waiting_points = 0
+
+    # --- receiving (pure apart from the metrics) -------------------------------------
+    def accept(self, item: Inbound) -> None:
+        """Check one message and add its points, or its dead letter, to the open batch."""
+        batch = self._batch
+        if not batch.lines:
+            batch.oldest_ns = item.received_ns
+        received_ms = item.received_ns // 1_000_000
+        checked = check_message(item.topic, item.payload, received_ms, self._config.validation)
+        if isinstance(checked, Refusal):
+            self._refuse(item, checked)
+            return
+        kind = "readings" if isinstance(checked, ReadingsMessage) else "events"
+        identity = (checked.site, checked.gateway, kind, checked.seq)
+        if identity not in batch.seen:  # a replay within one batch: its points are already here
+            try:
+                lines = points.reading_lines(checked) if isinstance(checked, ReadingsMessage) else (
+                    points.event_lines(checked))
+            except LineProtocolError as exc:
+                address = TopicAddress(checked.site, checked.gateway, TopicKind(kind))
+                self._refuse(item, Refusal("unstorable", str(exc), address, checked.seq))
+                return
+            batch.seen.add(identity)
+            batch.lines.extend(lines)
+            if isinstance(checked, ReadingsMessage):
+                batch.readings += len(checked.readings)
+            else:
+                batch.events += len(checked.events)
+        batch.ack_later(checked.site, checked.gateway, checked.seq)
+        self._metrics.inc(M + "messages_total", kind=kind, outcome="accepted")
+
+    def _refuse(self, item: Inbound, refusal: Refusal) -> None:
+        self._batch.lines.append(points.dead_letter_line(
+            refusal.reason, self._collector, item.topic, item.payload, refusal.detail, self._unique_ns(),
+            refusal.gateway, refusal.seq,
+        ))
+        address = refusal.address
+        if address is not None and refusal.seq is not None:
+            self._batch.ack_later(address.site, address.gateway, refusal.seq)
+        self._metrics.inc(M + "rejected_total", reason=refusal.reason)
+        kind = address.kind.value if address else "unknown"
+        self._metrics.inc(M + "messages_total", kind=kind, outcome="refused")
+        log.debug("dead-lettered a message on %r: %s: %s", item.topic, refusal.reason, refusal.detail)
+
+    def _unique_ns(self) -> int:
+        """Receipt time in ns, strictly increasing, so two dead letters never share a point."""
+        now = max(self._clock_ns(), self._last_dead_letter_ns + 1)
+        self._last_dead_letter_ns = now
+        return now
+
+    # --- the loop -------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Collect until `stop` is set, then write what was received (within the grace) and return."""
+        writer = asyncio.create_task(self._write_batches())
+        deadline = asyncio.create_task(self._give_up_after(stop))
+        try:
+            await self._collect(stop, writer)
+            if self._batch.lines:
+                await self._hand_over()
+            await self._full.put(None)
+            await writer
+        finally:
+            deadline.cancel()
+            self._give_up.set()
+            if not writer.done():
+                writer.cancel()
+
+    async def _collect(self, stop: asyncio.Event, writer: asyncio.Task[None]) -> None:
+        batching = self._config.batching
+        while not stop.is_set() and not writer.done():
+            for item in await self._inbox.receive(2000, self._wait_s(batching.max_age_ms)):
+                self.accept(item)
+                if len(self._batch.lines) >= batching.max_points:
+                    await self._hand_over()
+            if self._batch.lines and self._age_ms() >= batching.max_age_ms:
+                await self._hand_over()
+            self._metrics.set(M + "inbound_depth", float(self._inbox.depth))
+
+    async def _give_up_after(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        try:
+            await asyncio.wait_for(self._give_up.wait(), self._config.batching.shutdown_grace_s)
+        except TimeoutError:
+            log.error("InfluxDB did not take the last batches in time; they stay unacknowledged")
+            self._give_up.set()
+
+    def _age_ms(self) -> float:
+        return (self._clock_ns() - self._batch.oldest_ns) / 1e6
+
+    def _wait_s(self, max_age_ms: int) -> float:
+        if not self._batch.lines:
+            return 0.25
+        return max(0.0, (max_age_ms - self._age_ms()) / 1000)
+
+    async def _hand_over(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        self._waiting_points += len(batch.lines)
+        self._metrics.set(M + "queue_depth", float(self._waiting_points))
+        await self._full.put(batch)
+
+    async def _write_batches(self) -> None:
+        while (batch := await self._full.get()) is not None:
+            if await self._write(batch):
+                self._acknowledge(batch)
+            self._waiting_points -= len(batch.lines)
+            self._metrics.set(M + "queue_depth", float(self._waiting_points))
+
+    async def _write(self, batch: Batch) -> bool:
+        """Store a batch (and dead letters for lines InfluxDB refused); False if given up."""
+        lines = batch.lines
+        while lines:
+            refused = await self._store_with_retry(lines)
+            if refused is None:
+                return False
+            lines = [self._store_refusal(r) for r in refused]
+        self._metrics.inc(M + "readings_total", batch.readings)
+        self._metrics.inc(M + "events_total", batch.events)
+        return True
+
+    def _store_refusal(self, refused: RejectedLine) -> str:
+        self._metrics.inc(M + "rejected_total", reason="store_rejected")
+        log.warning("InfluxDB refused a line; dead-lettered: %s", refused.error)
+        payload = refused.line.encode()
+        return points.dead_letter_line("store_rejected", self._collector, "", payload, refused.error,
+                                       self._unique_ns())
+
+    async def _store_with_retry(self, lines: list[str]) -> list[RejectedLine] | None:
+        delay_ms = self._config.batching.retry_initial_ms
+        while True:
+            started = time.perf_counter()
+            try:
+                refused = await self._store.store(lines)
+            except InfluxError as exc:
+                pause = self._note_failure(exc, delay_ms)
+                delay_ms = min(delay_ms * 2, self._config.batching.retry_max_ms)
+                try:
+                    await asyncio.wait_for(self._give_up.wait(), pause)
+                    return None
+                except TimeoutError:
+                    continue
+            self._metrics.inc(M + "write_seconds_sum", time.perf_counter() - started)
+            self._metrics.inc(M + "write_seconds_count")
+            self._metrics.inc(M + "points_total", len(lines) - len(refused))
+            self._metrics.set(M + "store_alarm", 0.0)
+            return refused
+
+    def _note_failure(self, exc: InfluxError, delay_ms: int) -> float:
+        self._metrics.inc(M + "write_errors_total", status=str(exc.status))
+        if exc.needs_operator:
+            self._metrics.set(M + "store_alarm", 1.0)
+            log.error("ALARM: InfluxDB refuses the collector (%s); data kept, not acknowledged", exc)
+        else:
+            log.warning("InfluxDB write failed (%s); retrying", exc)
+        cap = self._config.batching.retry_max_ms / 1000
+        return min(exc.retry_after, cap) if exc.retry_after is not None else delay_ms / 1000
+
+    def _acknowledge(self, batch: Batch) -> None:
+        for (site, gateway), seqs in batch.acks.items():
+            ack = AckMessage(gateway=gateway, ranges=seq_ranges(seqs))
+            self._acks.publish(topic(site, gateway, TopicKind.ACK), ack.model_dump_json().encode())
+            self._metrics.inc(M + "acks_total")
+            self._metrics.inc(M + "acked_seqs_total", len(seqs))
+        if batch.oldest_ns:
+            self._metrics.set(M + "ack_lag_seconds", (self._clock_ns() - batch.oldest_ns) / 1e9)

@@ -1,0 +1,1 @@
+"""Dashboard tests in real headless Chromium, and the sample results they share."""

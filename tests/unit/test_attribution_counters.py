@@ -1,0 +1,105 @@
+"""Counter energy: hand-computed cases and hypothesis properties (cloud/attribution/counters.py)."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.attribution.counters import CounterSpec, DeclaredBreak, Sample, build_track
+
+S = 10_000  # one poll every 10 s
+
+
+def series(*values: float, start: int = 0) -> list[Sample]:
+    return [Sample(start + i * S, v) for i, v in enumerate(values)]
+
+
+# (name, values, spec, window, expected kWh, break kinds)
+CASES = [
+    ("plain increments", (100, 101, 103, 106), CounterSpec(), (0, 3 * S), 6, []),
+    ("rollover at 100000", (99_998, 99_999, 1, 4), CounterSpec(rollover=100_000), (0, 3 * S), 6,
+     ["rollover"]),
+    ("spurious zero (glitch)", (50, 51, 0, 53), CounterSpec(), (0, 3 * S), 3, ["glitch"]),
+    ("two zeros then back", (50, 51, 0, 0, 53), CounterSpec(), (0, 4 * S), 3, ["glitch"]),
+    ("torn read spike", (50, 51, 9_000, 52, 53), CounterSpec(), (0, 4 * S), 3, ["glitch"]),
+    ("unexplained drop: no energy", (50, 51, 10, 12), CounterSpec(), (0, 3 * S), 1 + 2, ["unexplained"]),
+    ("jump beyond max power", (50, 51, 900, 901), CounterSpec(max_power_kw=360), (0, 3 * S), 1 + 1,
+     ["unexplained"]),
+    ("interpolated boundary", (100, 110, 130), CounterSpec(), (S // 2, S + S // 4), 5 + 5, []),
+    ("window beyond data is held flat", (100, 110), CounterSpec(), (-S, 5 * S), 10, []),
+]
+
+
+@pytest.mark.parametrize(("name", "values", "spec", "window", "expected", "kinds"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_hand_computed(name: str, values: tuple[float, ...], spec: CounterSpec, window: tuple[int, int],
+                       expected: float, kinds: list[str]) -> None:
+    track = build_track(series(*values), spec)
+    assert track.energy(*window) == Fraction(expected)
+    assert [b.kind for b in track.breaks] == kinds
+
+
+def test_meter_swap_mid_batch_counts_both_meters() -> None:
+    # old meter at 5000 when last read, 5002 when removed; new meter starts at 0, reads 3 then 7
+    swap = DeclaredBreak(int(1.5 * S), "replacement", new_start=0.0, old_final=5002.0, detail="swap by ops")
+    track = build_track(series(4999, 5000, 3, 7), CounterSpec(declared=(swap,)))
+    assert track.energy(0, 3 * S) == 1 + 2 + 3 + 4
+    assert [b.kind for b in track.breaks] == ["replacement"]
+
+
+def test_declared_reset_without_final_value_counts_from_new_start() -> None:
+    reset = DeclaredBreak(int(1.5 * S), "declared_reset", new_start=0.0)
+    track = build_track(series(800, 801, 2, 5), CounterSpec(declared=(reset,)))
+    assert track.energy(0, 3 * S) == 1 + 2 + 3
+
+
+def test_value_below_declared_new_start_is_unexplained() -> None:
+    swap = DeclaredBreak(int(1.5 * S), "replacement", new_start=100.0)
+    track = build_track(series(800, 801, 2, 5), CounterSpec(declared=(swap,)))
+    assert [b.kind for b in track.breaks] == ["unexplained"]
+    assert track.energy(0, 3 * S) == 1 + 3
+
+
+increments = st.lists(st.integers(min_value=0, max_value=999), min_size=2, max_size=60)
+
+
+@given(increments, st.integers(min_value=0, max_value=99_999))
+def test_rollover_anywhere_gives_exact_energy(steps: list[int], start: int) -> None:
+    rollover = 100_000
+    values, total = [], start
+    for step in [0, *steps]:
+        total += step
+        values.append(total % rollover)
+    track = build_track(series(*values), CounterSpec(rollover=rollover))
+    assert track.energy(0, len(steps) * S) == sum(steps)
+    assert all(b.kind == "rollover" for b in track.breaks)
+
+
+@given(increments, st.integers(min_value=1, max_value=58), st.integers(min_value=1, max_value=S - 1))
+def test_spurious_zero_never_adds_energy(steps: list[int], after: int, offset: int) -> None:
+    values = [10_000 + sum(steps[:i]) for i in range(len(steps) + 1)]
+    samples = series(*values)
+    clean = build_track(samples, CounterSpec(rollover=100_000))
+    at = min(after, len(samples) - 2) * S + offset  # strictly between two readings
+    dirty = build_track([*samples, Sample(at, 0.0)], CounterSpec(rollover=100_000))
+    window = (0, len(steps) * S)
+    assert dirty.energy(*window) == clean.energy(*window)
+
+
+@given(increments, st.randoms(use_true_random=False), st.integers(min_value=0, max_value=5))
+@settings(max_examples=50)
+def test_shuffled_or_duplicated_input_is_bit_identical(
+    steps: list[int], rnd: random.Random, dups: int
+) -> None:
+    values = [sum(steps[:i]) * 0.1 + 5.3 for i in range(len(steps) + 1)]
+    samples = series(*values)
+    noisy = samples + [rnd.choice(samples) for _ in range(dups)]
+    rnd.shuffle(noisy)
+    window = (S // 3, len(steps) * S - S // 7)
+    a, b = build_track(samples, CounterSpec()), build_track(noisy, CounterSpec())
+    assert a.energy(*window) == b.energy(*window)
+    assert float(a.energy(*window)).hex() == float(b.energy(*window)).hex()
