@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -114,10 +115,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return asyncio.run(_check(gateway, profiles))
-    from agent.app import Agent  # only `run` needs the MQTT and SQLite adapters
+    return asyncio.run(_run(gateway, profiles))
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Agent(gateway, profiles).run())
+
+async def _run(gateway: Gateway, profiles: dict[str, Profile]) -> int:
+    """Run until SIGTERM/SIGINT; then say `offline` on the status topic (no will on a clean stop)."""
+    from agent.app import Agent  # only `run` needs the MQTT and SQLite adapters
+    from agent.outbox import OutboxError
+
+    try:
+        agent = Agent(gateway, profiles)
+    except OutboxError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await agent.run()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(agent.publisher.say_offline(), 3)
     return 0
 
 

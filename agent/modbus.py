@@ -92,9 +92,8 @@ class ModbusLink:
             await self.connect()
         await self._keep_silence()
         try:
-            response = await asyncio.wait_for(
-                self._request(function, unit, address, count), self.connection.timeout + 0.5
-            )
+            # pymodbus bounds the wait by `timeout` itself; another wait_for would cost a task per request
+            response = await self._request(function, unit, address, count)
         except TimeoutError as exc:
             raise ReadTimeout("no response") from exc
         except ConnectionException as exc:

@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="~1-minute smoke run, small windows and data")
     parser.add_argument("--only", nargs="+", choices=sorted(stages.ALL), help="run only these stages")
     parser.add_argument("--window", type=float, help="seconds of each CPU / latency window")
-    parser.add_argument("--report-days", type=float, help="days of 1 Hz data for the reports stage")
+    parser.add_argument("--report-days", type=float, help="days of 1 Hz readings for the reports stage")
+    parser.add_argument("--report-span-days", type=float, help="days the reports stage's batches span")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     return parser
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         options = replace(options, window_s=args.window)
     if args.report_days:
         options = replace(options, report_days=args.report_days)
+    if args.report_span_days:
+        options = replace(options, report_span_days=args.report_span_days)
     entries: list[Entry] = []
     for name, stage in stages.ALL.items():
         if args.only and name not in args.only:

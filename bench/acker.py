@@ -7,6 +7,7 @@ was kept. Runs paho's network loop in its own thread; counts are read after `clo
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -56,7 +57,7 @@ class Acker:
             for device in devices:
                 times = sorted({t for t in self.readings.get(device, []) if since_ms <= t < until_ms})
                 edges = [since_ms - interval_ms // 2, *times, until_ms + interval_ms // 2]
-                for before, after in zip(edges, edges[1:], strict=False):
+                for before, after in itertools.pairwise(edges):
                     if after - before > 1.5 * interval_ms:
                         missed += round((after - before) / interval_ms) - 1
             return missed

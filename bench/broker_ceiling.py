@@ -73,7 +73,8 @@ def ceiling(host: str, port: int, messages: int, per_message: int = 50) -> float
         client.subscribe(TOPIC, qos=1)
         if not subscribed.wait(10):
             raise RuntimeError("broker did not confirm the subscription")
-        argv = [sys.executable, "-m", "bench.broker_ceiling", host, str(port), str(messages), str(per_message)]
+        argv = [sys.executable, "-m", "bench.broker_ceiling", host, str(port), str(messages),
+                str(per_message)]
         with subprocess.Popen(argv) as publisher:
             counter.done.wait(300)
             publisher.wait(60)

@@ -46,7 +46,8 @@ def write_backlog(path: Path, device_ids: list[str], cycles: int, site: str = "b
             for seq, cycle in zip(seqs, range(start, start + count), strict=True):
                 ts = first_ms + cycle * 1000
                 polled = [Polled(d, ts, values_at(i, ts // 1000)) for i, d in enumerate(device_ids)]
-                messages.append(NewMessage(seq, name, readings_payload(site, GATEWAY, seq, polled), DEVICES, False))
+                body = readings_payload(site, GATEWAY, seq, polled)
+                messages.append(NewMessage(seq, name, body, DEVICES, False))
             outbox.commit(messages, None, ts)
         return seqs[-1]
     finally:

@@ -5,6 +5,10 @@ in large batches), the broker's ceiling (plain paho publish/subscribe), then the
 fed flat out by 4 gateways' worth of unique messages. Its rate is readings from the first
 publish to the last ack (every one stored before it is acked); its CPU is the collector
 process's over that span.
+
+The collector engineer's own harness (bench/collector_ingest.py: 4 quantities per reading,
+100 readings per message, its own ceiling with the same point shape) runs after it on the
+same servers, as a cross-check with its own ratio.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import broker_ceiling, influx_ceiling
+from bench import broker_ceiling, collector_ingest, influx_ceiling
 from bench.ackwatch import AckWatch
 from bench.cloud_fixture import collector
 from bench.options import Options
@@ -46,6 +50,15 @@ def _collector_rate(readings: int, workdir: Path, mqtt: Mosquitto, influx: Influ
     return stored / elapsed, cpu / stored * 1e6
 
 
+def _cross_check(readings: int, workdir: Path, mqtt: Mosquitto, influx: InfluxDB) -> tuple[float, float]:
+    """(collector readings/s, ceiling points/s) from the collector engineer's harness."""
+    influx.create_database("crosscheck")
+    influx.database = "crosscheck"
+    messages = max(readings // 100, 20)
+    limit = collector_ingest.influx_ceiling(influx, messages * 100)
+    return collector_ingest.collector_rate(mqtt, influx, workdir, messages, 100), limit
+
+
 def run(options: Options, workdir: Path) -> list[Entry]:
     readings = options.ingest_readings
     with broker(workdir) as mqtt, influxdb(workdir) as influx:
@@ -54,6 +67,7 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         broker_limit = broker_ceiling.ceiling(mqtt.host, mqtt.port, readings // PER_MESSAGE, PER_MESSAGE)
         time.sleep(1)  # let InfluxDB finish compacting the ceiling's writes before the real run
         rate, cpu_us = _collector_rate(readings, workdir, mqtt, influx)
+        cross_rate, cross_limit = _cross_check(readings, workdir, mqtt, influx)
     return [
         Entry("collector: readings/s into InfluxDB (acked)", rate, "readings/s", influx_limit,
               note="limit: InfluxDB ceiling, raw line protocol, 5,000-point batches"),
@@ -62,4 +76,6 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         Entry("collector: CPU per reading", cpu_us, "us"),
         Entry("ceiling: InfluxDB raw line protocol", influx_limit, "readings/s", note="12 fields per point"),
         Entry("ceiling: Mosquitto paho pub/sub", broker_limit, "readings/s"),
+        Entry("collector (collector_ingest.py harness)", cross_rate, "readings/s", cross_limit,
+              note="4 quantities per reading; limit: its own InfluxDB ceiling, 10,000-point batches"),
     ]

@@ -75,14 +75,16 @@ def _measure(probe: Probe, options: Options) -> tuple[list[float], int]:
 
 def run(options: Options, workdir: Path) -> list[Entry]:
     total = AGENTS * DEVICES_PER_AGENT
-    with devices(total, workdir) as ports, broker(workdir) as mqtt, influxdb(workdir) as influx, ExitStack() as stack:
+    with (devices(total, workdir) as ports, broker(workdir) as mqtt, influxdb(workdir) as influx,
+          ExitStack() as stack):
         stack.enter_context(collector(workdir, mqtt.port, influx.url, influx.database))
         for index in range(AGENTS):
             chunk = ports[index * DEVICES_PER_AGENT : (index + 1) * DEVICES_PER_AGENT]
             stack.enter_context(agent(f"lat{index}", chunk, mqtt.port, workdir))
         probe = Probe(influx.url, influx.database)
         stack.callback(probe.close)
-        wait_until(lambda: probe.once() >= 0 and probe.devices_seen() == total, 90, f"readings of {total} devices")
+        wait_until(lambda: probe.once() >= 0 and probe.devices_seen() == total, 90,
+                   f"readings of {total} devices")
         time.sleep(options.warmup_s)  # connections settled, first flushes out of the way
         found, expected = _measure(probe, options)
     if not found:

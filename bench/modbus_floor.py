@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import time
 
@@ -48,10 +49,8 @@ async def run(host: str, ports: list[int], profile_name: str, interval: float) -
         if delay < 0:
             late += 1
             next_at = time.monotonic()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(delay, 0))
-        except TimeoutError:
-            pass
     for client in clients:
         client.close()
     return polls, late

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import signal
 import struct
+from collections.abc import Callable
 
 from bench.payloads import values_at
 from config.profile import Function, Profile, load_profile
@@ -79,12 +80,16 @@ class _Device(asyncio.Protocol):
         return struct.pack(f">BB{count}H", code, 2 * count, *words[address : address + count])
 
 
+def _factory(profile: Profile, index: int) -> Callable[[], _Device]:
+    tables = register_image(profile, index)
+    return lambda: _Device(tables)
+
+
 async def serve(devices: int, profile_name: str, host: str) -> None:
     profile = load_profile(profile_name)
     servers = []
     for index in range(devices):
-        tables = register_image(profile, index)
-        servers.append(await asyncio.get_running_loop().create_server(lambda t=tables: _Device(t), host, 0))
+        servers.append(await asyncio.get_running_loop().create_server(_factory(profile, index), host, 0))
     ports = [server.sockets[0].getsockname()[1] for server in servers]
     print("READY", *ports, flush=True)
     stop = asyncio.Event()

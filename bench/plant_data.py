@@ -1,8 +1,11 @@
 """The reports benchmark's data: a plant with 1 Hz counters and batches, loaded into InfluxDB.
 
-Shape: `lines` lines, each with its own meters, a fifth of the meters shared; every meter
-reads once a second for `days` days; `batches` batches spread evenly over the lines and the
-span, each with batch_started/ended events (counter snapshots) and one scrap weighing.
+Shape: `lines` lines, each with its own meters, a fifth of the meters shared; `batches`
+batches spread evenly over the lines and `span_days`, each with batch_started/ended events
+(counter snapshots) and one scrap weighing; every meter reads once a second over the last
+`readings_days` of the span (all of it when the two are equal: the issue's 30 days). The
+batch geometry depends on the span only, so a shorter readings stretch still holds whole
+batches of the full-size plant, just fewer of them.
 Only the counter field that attribution reads is stored per reading (InfluxDB keeps each
 field in its own column, so the other eleven an SDM630 sends would not change the queries,
 only the loading time). Events go through the collector's own mapping (cloud.points).
@@ -33,17 +36,22 @@ WORKERS = 2
 @dataclass(frozen=True)
 class Scale:
     meters: int = 200
-    days: float = 30.0
+    span_days: float = 30.0
+    readings_days: float = 30.0
     batches: int = 1000
     lines: int = 20
 
     @property
     def seconds(self) -> int:
-        return int(self.days * 86_400)
+        return int(self.span_days * 86_400)
+
+    @property
+    def reading_seconds(self) -> int:
+        return int(min(self.readings_days, self.span_days) * 86_400)
 
     @property
     def points(self) -> int:
-        return self.meters * self.seconds
+        return self.meters * self.reading_seconds
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,10 @@ class Plant:
     @property
     def end_s(self) -> int:
         return self.start_s + self.scale.seconds
+
+    @property
+    def readings_start_s(self) -> int:
+        return self.end_s - self.scale.reading_seconds
 
     def meter_ids(self) -> list[str]:
         return [f"m{index:04d}" for index in range(self.scale.meters)]
@@ -85,9 +97,10 @@ class Plant:
         per_line = max(1, self.scale.batches // self.scale.lines)
         slot = self.scale.seconds / per_line
         out = []
-        for line in self.line_ids():
+        for number, line in enumerate(self.line_ids()):
+            phase = slot * number / self.scale.lines  # lines start batches at different times
             for k in range(per_line):
-                start = int(self.start_s + k * slot + 60)
+                start = int(self.start_s + k * slot + phase + 60)
                 out.append((f"{line}-{k:04d}", line, start, start + int(slot * 0.8)))
         return out
 
@@ -104,7 +117,7 @@ def _load_meters(url: str, database: str, plant: Plant, indices: list[int]) -> i
     written = 0
     with httpx.Client(base_url=url, timeout=120) as client:
         for index in indices:
-            for first in range(plant.start_s, plant.end_s, CHUNK_S):
+            for first in range(plant.readings_start_s, plant.end_s, CHUNK_S):
                 count = min(CHUNK_S, plant.end_s - first)
                 response = client.post("/write", params={"db": database, "precision": "s"},
                                        content=_body(plant, index, first, count))
@@ -121,14 +134,15 @@ def _events(plant: Plant) -> list[str]:
         line = plant.line_of(index)
         if line is not None:
             meters_of.setdefault(line, []).append(index)
+    def snap(line: str, t_s: int) -> dict[str, dict[str, float]]:
+        return {f"m{i:04d}": {QUANTITY: round(plant.counter(i, t_s), 4)} for i in meters_of[line]}
+
     for seq, (batch_id, line, start, end) in enumerate(plant.windows(), start=1):
-        def snap(t_s: int, line: str = line) -> dict[str, dict[str, float]]:
-            return {f"m{i:04d}": {QUANTITY: round(plant.counter(i, t_s), 4)} for i in meters_of[line]}
         events: list[Event] = [
             BatchStarted(ts_ms=start * 1000, device=f"lc{line}", line=line, batch_id=batch_id,
-                         product="cell-a", counters=snap(start)),
+                         product="cell-a", counters=snap(line, start)),
             BatchEnded(ts_ms=end * 1000, device=f"lc{line}", line=line, batch_id=batch_id, product="cell-a",
-                       good_units=1000.0, reject_units=20.0, counters=snap(end)),
+                       good_units=1000.0, reject_units=20.0, counters=snap(line, end)),
             ScrapWeighed(ts_ms=(end + 60) * 1000, device=f"ws{line}", line=line, weighing_seq=seq,
                          mass_kg=12.5, category="electrode", destination="recycling", batch_id=batch_id),
         ]
@@ -142,13 +156,26 @@ def load(url: str, database: str, scale: Scale) -> tuple[Plant, float]:
     began = time.perf_counter()
     shares = [list(range(w, scale.meters, WORKERS)) for w in range(WORKERS)]
     with ProcessPoolExecutor(WORKERS) as pool:
-        written = sum(pool.map(_load_meters, [url] * WORKERS, [database] * WORKERS, [plant] * WORKERS, shares))
+        written = sum(pool.map(_load_meters, [url] * WORKERS, [database] * WORKERS, [plant] * WORKERS,
+                               shares))
     events = _events(plant)
     for first in range(0, len(events), 5000):
         response = httpx.post(f"{url}/write", params={"db": database, "precision": "ns"},
                               content="\n".join(events[first : first + 5000]).encode(), timeout=120)
         response.raise_for_status()
     return plant, written / (time.perf_counter() - began)
+
+
+def covered_batch(plant: Plant, margin_s: int) -> tuple[str, str, int, int]:
+    """The last batch whose window, widened by `margin_s`, lies inside the readings."""
+    inside = [w for w in plant.windows()
+              if w[2] - margin_s >= plant.readings_start_s and w[3] + margin_s <= plant.end_s]
+    if not inside:
+        raise ValueError(
+            f"no whole batch (+/- {margin_s} s) inside {plant.scale.readings_days} days of readings; "
+            "give the reports stage more days"
+        )
+    return max(inside, key=lambda w: w[2])
 
 
 def plant_model(plant: Plant) -> dict[str, Any]:

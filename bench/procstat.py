@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -30,10 +31,8 @@ def tree_pids(pid: int) -> list[int]:
     index = 0
     while index < len(found):
         children = Path(f"/proc/{found[index]}/task/{found[index]}/children")
-        try:
+        with contextlib.suppress(OSError):
             found.extend(int(c) for c in children.read_text().split())
-        except OSError:
-            pass
         index += 1
     return found
 

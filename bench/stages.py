@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import capacity, drain, ingest, latency, poll_cost
+from bench import capacity, drain, ingest, latency, poll_cost, report_times
 from bench.options import Options
 from bench.results import Entry
 
@@ -15,4 +15,5 @@ ALL: dict[str, Callable[[Options, Path], list[Entry]]] = {
     "collector": ingest.run,
     "latency": latency.run,
     "drain": drain.run,
+    "reports": report_times.run,
 }

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ class Api:
     async def zero_waste(self, request: Request) -> Response:
         month = await self._month(request)
         status = zero_waste(month, await self._month_batches(month))
-        return JSONResponse({**status.__dict__, "energy_recovery_share": status.energy_recovery_share})
+        return JSONResponse({**asdict(status), "energy_recovery_share": status.energy_recovery_share})
 
     async def passport(self, request: Request) -> Response:
         params = _params(request)
@@ -154,7 +155,7 @@ class Api:
     async def home(self, request: Request) -> Response:
         params = _params(request)
         everything = await self.source.list_batches(BatchFilter())
-        results = await self.source.list_batches(batch_filter(params))
+        results = await self.source.list_batches(batch_filter(params, to_day_inclusive=True))
         lines = sorted({r.line for r in everything})
         products = sorted({r.product for r in everything})
         return HTMLResponse(batches_page(results, params, lines, products))

@@ -15,6 +15,8 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 _FONT = 'font-family="sans-serif" font-size="11"'
 Point = tuple[float, float]
 Scale = Callable[[float], float]
+MARKERS_UP_TO = 60
+"""Series this short get a dot per point: a few batches read as points, not as a trend line."""
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -37,8 +39,10 @@ def format_number(value: float) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def _time_label(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
+def _time_label(ms: float, span_ms: float) -> str:
+    # a batch's curve spans hours, a product's trend spans weeks: label what differs
+    pattern = "%H:%M:%S" if span_ms < 3_600_000 else "%H:%M" if span_ms < 86_400_000 else "%Y-%m-%d"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime(pattern)
 
 
 def _frame(width: int, height: int, title: str, body: list[str]) -> str:
@@ -63,7 +67,7 @@ def line_chart(
     points = [p for values in series.values() for p in values if math.isfinite(p[1])]
     if not points:
         return _empty(width, height, title)
-    left, right, top, bottom = 64, 16, 24, 40
+    left, right, top, bottom = 64, 40, 24, 40
     x_low, x_high = min(p[0] for p in points), max(p[0] for p in points)
     y_ticks = nice_ticks(min(0.0, min(p[1] for p in points)), max(p[1] for p in points))
     x_span = (x_high - x_low) or 1.0
@@ -85,7 +89,10 @@ def line_chart(
             f'<polyline class="series" data-series="{escape(name)}" fill="none" stroke="{colour}" '
             f'stroke-width="1.5" points="{path}"/>'
         )
-        body.append(_legend_entry(index, name, colour, left, top))
+        body.append(_legend_entry(index, name, colour, max(left, 16 + 6.5 * len(y_unit)), top))
+        if len(values) <= MARKERS_UP_TO:
+            body += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>'
+                     for x, y in values if math.isfinite(y)]
     return _frame(width, height, title, body)
 
 
@@ -104,7 +111,7 @@ def _x_axis(low: float, high: float, sx: Scale, y: float, time_axis: bool) -> li
     out = [f'<line x1="{sx(low):.1f}" x2="{sx(high):.1f}" y1="{y}" y2="{y}" stroke="#333"/>']
     for index in range(5):
         x = low + (high - low) * index / 4
-        label = _time_label(x) if time_axis else format_number(x)
+        label = _time_label(x, high - low) if time_axis else format_number(x)
         out.append(f'<text x="{sx(x):.1f}" y="{y + 16}" text-anchor="middle" {_FONT}>{label}</text>')
     return out
 

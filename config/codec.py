@@ -151,11 +151,9 @@ def encode(
     """Register words for a physical value: the inverse of `make_decoder(...)(words)`."""
     if dtype is DataType.STRING or isinstance(value, str):
         return encode_raw(value, dtype, order, length)
-    raw: Number
-    if isinstance(value, int) and scale == 1.0 and offset == 0.0:
-        raw = value  # exact: a float detour would round 64-bit integers above 2**53
-    else:
-        raw = (value - offset) / scale
+    exact = isinstance(value, int) and scale == 1.0 and offset == 0.0
+    # a float detour would round 64-bit integers above 2**53
+    raw: Number = value if exact else (value - offset) / scale
     if dtype not in (DataType.F32, DataType.F64):
         raw = round(raw)
     return encode_raw(raw, dtype, order, length)

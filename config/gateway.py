@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.loader import ConfigError, load_file
+from config.loader import ConfigError, load_file, parse_yaml
 from config.profile import Profile, load_profile
 from config.wire import Name
 
@@ -159,5 +159,8 @@ def load_gateway(path: str | Path) -> tuple[Gateway, dict[str, Profile]]:
         try:
             profiles[device.id] = load_profile(ref)
         except ConfigError as exc:
-            raise ConfigError(str(path), [f"key devices.{index}.profile: {exc}"]) from None
+            _, lines = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+            line = lines.get(("devices", index, "profile"))
+            where = f"line {line}, " if line else ""
+            raise ConfigError(str(path), [f"{where}key devices.{index}.profile: {exc}"]) from None
     return gateway, profiles

@@ -130,6 +130,13 @@ class Device(_Strict):
         return self
 
 
+class LineStop(_Strict):
+    """The line stops in fault during a run: no output, fault-state power."""
+
+    after_s: int = Field(ge=0, description="running seconds before the stop")
+    duration_s: int = Field(ge=1)
+
+
 class Batch(_Strict):
     batch_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
     product: str
@@ -137,6 +144,18 @@ class Batch(_Strict):
     setup_s: int = Field(ge=1)
     run_s: int = Field(ge=1)
     idle_before_s: int = Field(default=60, ge=0)
+    stops: list[LineStop] = Field(default_factory=list)
+
+    @property
+    def total_s(self) -> int:
+        """Simulated seconds from the previous batch's end to this one's: idle, setup, run, stops."""
+        return self.idle_before_s + self.setup_s + self.run_s + sum(s.duration_s for s in self.stops)
+
+    @model_validator(mode="after")
+    def _stops_inside_the_run(self) -> Self:
+        if any(stop.after_s >= self.run_s for stop in self.stops):
+            raise ValueError(f"a stop must come before the run ends ({self.run_s} s of running)")
+        return self
 
 
 class Fault(_Strict):
@@ -144,7 +163,9 @@ class Fault(_Strict):
     kind: FaultKind
     at_s: float = Field(ge=0)
     duration_s: float = Field(default=10.0, gt=0, description="window faults")
-    code: int | None = Field(default=None, ge=1, le=255, description="exception code")
+    code: Literal[1, 2, 3, 4, 5, 6, 7, 8, 10, 11] | None = Field(
+        default=None, description="Modbus exception code the device answers with"
+    )
     value_kwh: float | None = Field(default=None, ge=0, description="replacement counter start")
 
     @model_validator(mode="after")
@@ -209,8 +230,26 @@ def _reference_problems(plant: SimPlant) -> list[str]:
         ]
     ids = [b.batch_id for bs in plant.schedule.values() for b in bs]
     problems += [f"schedule: batch id {i} used twice" for i in sorted(set(ids)) if ids.count(i) > 1]
+    problems += _endpoint_problems(plant)
     named = [f.device for f in plant.faults] + (plant.random_faults.devices if plant.random_faults else [])
     problems += [f"faults: unknown device {n!r}" for n in sorted(set(named)) if n not in devices]
+    return problems
+
+
+def _endpoint_problems(plant: SimPlant) -> list[str]:
+    """Two devices may share a port or a bus (as behind a gateway) but not its unit id."""
+    seen: dict[tuple[str, int, int], str] = {}
+    problems = []
+    for d in plant.devices:
+        if d.tcp is not None and d.tcp.port:
+            key = (d.tcp.host, d.tcp.port, d.tcp.unit_id)
+        elif d.rtu is not None:
+            key = (d.rtu.bus, 0, d.rtu.unit_id)
+        else:
+            continue
+        if key in seen:
+            problems.append(f"devices.{d.id}: unit id {key[2]} already used by {seen[key]} on {key[0]}")
+        seen[key] = d.id
     return problems
 
 

@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ledger", type=Path, help="write the ground-truth ledger (JSON) here")
     run.add_argument("--port-base", type=int, help="give port-0 devices consecutive ports from N")
     run.add_argument("--until-done", action="store_true", help="exit once the schedule is done")
+    run.add_argument("--rtu-dir", type=Path, help="put every RTU bus link in this directory instead")
     return parser
 
 
@@ -59,11 +60,24 @@ def _write(plant: Plant, clock: WallClock, server: PlantServer, ledger: Path | N
                build_run_summary(plant, until, clock.epoch_ms, dict(server.tally.reads)))
 
 
+def _rtu_links(spec: SimPlant, args: argparse.Namespace) -> dict[str, Path]:
+    """Bus links: relative paths are beside the plant file; --rtu-dir moves them all."""
+    links = {}
+    for bus in spec.rtu_buses:
+        link = Path(bus.link)
+        if args.rtu_dir is not None:
+            link = args.rtu_dir / link.name
+        elif not link.is_absolute():
+            link = args.plant.parent / link
+        links[bus.id] = link
+    return links
+
+
 async def _serve(spec: SimPlant, args: argparse.Namespace) -> int:
     plant = Plant(spec)
     origin = int(datetime.fromisoformat(spec.start).timestamp() * 1000) if spec.start else None
     clock = WallClock(spec.speed, origin)
-    server = PlantServer(plant, clock.now_s, args.port_base, args.plant.parent)
+    server = PlantServer(plant, clock.now_s, args.port_base, _rtu_links(spec, args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,7 +27,8 @@ class CounterSegment:
 def draw_random_faults(spec: RandomFaults, seed: int, horizon_s: float) -> list[Fault]:
     """A Poisson stream of faults over [0, horizon_s), the same for the same seed."""
     rng = random.Random(f"{seed}:faults")
-    faults, t = [], 0.0
+    faults: list[Fault] = []
+    t = 0.0
     while True:
         t += rng.expovariate(spec.per_hour / 3600.0)
         if t >= horizon_s:

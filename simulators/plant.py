@@ -59,6 +59,7 @@ class Plant:
             faults += draw_random_faults(spec.random_faults, spec.seed, self.horizon_s)
         self.faults = sorted(faults, key=lambda f: (f.at_s, f.device))
         self._check_faults()
+        self._check_labels()
         self.device_faults = {
             d: DeviceFaults([f for f in self.faults if f.device == d]) for d in self.devices
         }
@@ -87,6 +88,22 @@ class Plant:
             elif f.kind is FaultKind.ROLLOVER and counter_width_kwh(reg) is None:
                 problems.append(f"faults[{i}] ({f.device}): rollover needs a counter width "
                                 f"(profile {self.devices[f.device].profile} declares none)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def _check_labels(self) -> None:
+        """Every scrap category and destination must have a code on each weigh station."""
+        problems = []
+        for station in (d for d in self.spec.devices if d.role is Role.WEIGH_STATION):
+            regs = self.profiles[station.id].registers
+            for name, product in self.spec.products.items():
+                for category, share in product.scrap.items():
+                    for quantity, label in (("scrap_category", category),
+                                            ("scrap_destination", share.destination)):
+                        known = regs[quantity].labels.values() if quantity in regs else ()
+                        if label not in known:
+                            problems.append(f"products.{name}.scrap.{category}: {label!r} has no code "
+                                            f"in {station.profile}.{quantity} (known: {sorted(known)})")
         if problems:
             raise ValueError("; ".join(problems))
 

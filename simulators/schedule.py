@@ -29,16 +29,25 @@ class BatchRun:
     end_s: int
     """The line returns to idle."""
     yield_: float
+    stops: tuple[tuple[int, int], ...] = ()
+    """Line stops in fault, as absolute [start, end) simulated seconds."""
 
     def state(self, t: float) -> str:
-        return "setup" if t < self.run_s else "running"
+        if t < self.run_s:
+            return "setup"
+        return "fault" if any(a <= t < b for a, b in self.stops) else "running"
+
+    def _running_s(self, t: float) -> float:
+        stopped = sum(max(0.0, min(t, b) - a) for a, b in self.stops if a < t)
+        return t - self.run_s - stopped
 
     def made_units(self, t: float) -> int:
         if t < self.run_s:
             return 0
         if t >= self.end_s:
             return self.planned_units
-        return math.floor(self.planned_units * (t - self.run_s) / (self.end_s - self.run_s))
+        run_time = self._running_s(self.end_s)
+        return math.floor(self.planned_units * self._running_s(t) / run_time)
 
     def reject_units(self, t: float) -> int:
         return math.floor(self.made_units(t) * (1.0 - self.yield_) + 1e-9)
@@ -68,9 +77,14 @@ def _runs_of_line(
     for b in batches:
         begin = t + b.idle_before_s
         run_at = begin + b.setup_s
-        end = run_at + b.run_s
+        stops, lost = [], 0
+        for stop in sorted(b.stops, key=lambda s: s.after_s):
+            at = run_at + stop.after_s + lost
+            stops.append((at, at + stop.duration_s))
+            lost += stop.duration_s
+        end = run_at + b.run_s + lost
         runs.append(BatchRun(b.batch_id, line, b.product, b.planned_units, begin, run_at, end,
-                             products[b.product].yield_))
+                             products[b.product].yield_, tuple(stops)))
         t = end
     return runs
 

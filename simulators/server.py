@@ -73,7 +73,7 @@ class _DeviceAnswer:
             if fault.kind is FaultKind.NO_RESPONSE:
                 raise NoSuchIdException(f"{self.device}: simulated no response")
             if fault.kind is FaultKind.EXCEPTION:
-                return ExcCodes(fault.code)
+                return ExcCodes(fault.code or ExcCodes.DEVICE_FAILURE)
             if fault.kind is FaultKind.DISCONNECT:
                 self._drop_connections()
                 raise NoSuchIdException(f"{self.device}: simulated disconnect")
@@ -126,8 +126,10 @@ class PlantServer:
     """Every device of the plant on its endpoint; start, then read `endpoints`, then stop."""
 
     def __init__(self, plant: Plant, now: SimNow, port_base: int | None = None,
-                 rtu_dir: Path | None = None) -> None:
-        self.plant, self.now, self.port_base, self.rtu_dir = plant, now, port_base, rtu_dir
+                 rtu_links: dict[str, Path] | None = None) -> None:
+        """`rtu_links` maps a bus id to where its symlink goes (default: the plant file's path)."""
+        self.plant, self.now, self.port_base = plant, now, port_base
+        self.rtu_links = rtu_links or {}
         self.tally = FaultTally()
         self.endpoints: dict[str, Endpoint] = {}
         self._servers: list[Any] = []
@@ -143,17 +145,15 @@ class PlantServer:
             )
             await server.serve_forever(background=True)
             self._servers.append(server)
-            bound = server.transport.sockets[0].getsockname()[1]
+            bound = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
             for d, a in answers:
                 a.server = server
                 self.endpoints[d.id] = Endpoint(d.id, host, bound, d.tcp.unit_id if d.tcp else 0)
         for bus in self.plant.spec.rtu_buses:
-            await self._start_bus(bus.id, Path(bus.link), bus.baudrate)
+            await self._start_bus(bus.id, self.rtu_links.get(bus.id, Path(bus.link)), bus.baudrate)
 
     async def _start_bus(self, bus: str, link: Path, baudrate: int) -> None:
         devices = [d for d in self.plant.spec.devices if d.rtu is not None and d.rtu.bus == bus]
-        if self.rtu_dir is not None and not link.is_absolute():
-            link = self.rtu_dir / link
         cable = PtyCable(link)
         cable.start(asyncio.get_running_loop())
         self._cables.append(cable)

@@ -7,7 +7,7 @@ from html import escape
 
 from cloud.attribution.model import BatchResult
 from cloud.svg import bar_chart, line_chart
-from cloud.web.layout import definition_list, link, num_cell, page, path_part, table, text_cell
+from cloud.web.layout import definition_list, figure, link, num_cell, page, path_part, table, text_cell
 from cloud.web.source import PowerCurve
 from cloud.web.tables import iso
 
@@ -126,9 +126,7 @@ def _charts(r: BatchResult, curve: PowerCurve) -> str:
         ("scrap-destination", bar_chart(sorted(r.scrap_by_destination_kg.items()),
                                         title="Scrap by destination", unit="kg")),
     )
-    return '<div class="charts">' + "".join(
-        f'<figure class="chart" id="{ident}">{svg}</figure>' for ident, svg in charts
-    ) + "</div>"
+    return '<div class="charts">' + "".join(figure(ident, svg) for ident, svg in charts) + "</div>"
 
 
 def _details(r: BatchResult) -> str:

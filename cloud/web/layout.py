@@ -48,6 +48,13 @@ def table(headers: Iterable[str], rows: Iterable[str], table_id: str = "") -> st
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def figure(ident: str, svg: str) -> str:
+    """A chart with its title shown above it (the SVG's own <title> is only a tooltip)."""
+    start = svg.find("<title>") + len("<title>")
+    caption = svg[start:svg.find("</title>")] if start >= len("<title>") else ""
+    return f'<figure class="chart" id="{escape(ident)}"><figcaption>{caption}</figcaption>{svg}</figure>'
+
+
 def definition_list(items: Iterable[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
 

@@ -12,6 +12,8 @@ from typing import get_args
 from cloud.attribution.model import AggregateKey
 from cloud.web.source import BatchFilter
 
+DAY_MS = 86_400_000
+
 
 class QueryError(ValueError):
     """A query parameter could not be read; the message names it."""
@@ -45,14 +47,21 @@ def parse_bool(name: str, text: str) -> bool | None:
     raise QueryError(f"{name}: expected true or false, got {text!r}")
 
 
-def batch_filter(params: Mapping[str, str]) -> BatchFilter:
-    """`line`, `product`, `from`, `to` (batch start in [from, to)), `alarms`."""
+def batch_filter(params: Mapping[str, str], *, to_day_inclusive: bool = False) -> BatchFilter:
+    """`line`, `product`, `from`, `to` (batch start in [from, to)), `alarms`.
+
+    With `to_day_inclusive` a bare date in `to` means through the end of that day, as a person
+    picking "from 1 Nov to 1 Nov" in the dashboard means.
+    """
     start, end = params.get("from", ""), params.get("to", "")
+    to_ms = parse_time("to", end) if end else None
+    if to_ms is not None and to_day_inclusive and len(end.strip()) == 10:
+        to_ms += DAY_MS
     query = BatchFilter(
         line=params.get("line") or None,
         product=params.get("product") or None,
         from_ms=parse_time("from", start) if start else None,
-        to_ms=parse_time("to", end) if end else None,
+        to_ms=to_ms,
         alarms=parse_bool("alarms", params.get("alarms", "")),
     )
     if query.from_ms is not None and query.to_ms is not None and query.to_ms <= query.from_ms:

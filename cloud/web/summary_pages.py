@@ -7,7 +7,7 @@ from html import escape
 
 from cloud.attribution.model import Aggregate, BatchResult
 from cloud.svg import bar_chart, line_chart
-from cloud.web.layout import definition_list, link, num_cell, page, path_part, pct, table, text_cell
+from cloud.web.layout import definition_list, figure, link, num_cell, page, path_part, pct, table, text_cell
 from cloud.web.tables import iso
 from cloud.web.zerowaste import ZeroWaste
 
@@ -39,10 +39,11 @@ def _product_charts(results: Sequence[BatchResult]) -> str:
             co2e["market-based"].append((float(r.start_ms), r.co2e_kg_market / r.good_units))
     return (
         '<div class="charts">'
-        f'<figure class="chart" id="specific-energy">'
-        f'{line_chart(energy, title="Specific energy by batch start", y_unit="kWh/unit")}</figure>'
-        f'<figure class="chart" id="co2e-per-unit">'
-        f'{line_chart(co2e, title="CO2e per good unit by batch start", y_unit="kg CO2e/unit")}</figure></div>'
+        + figure("specific-energy", line_chart(energy, title="Specific energy (kWh per good unit, "
+                                                "line + shared) by batch start", y_unit="kWh/unit"))
+        + figure("co2e-per-unit", line_chart(co2e, title="CO2e per good unit by batch start",
+                                             y_unit="kg CO2e/unit"))
+        + "</div>"
     )
 
 
@@ -93,8 +94,7 @@ def plant_page(status: ZeroWaste, months: Sequence[str]) -> str:
         "<p>UL 2799 tiers: Silver 90–94 %, Gold 95–99 %, Platinum 100 %, with at least 90 % diverted "
         "by routes other than energy recovery. Percentages are floored, never rounded up.</p>"
     )
-    figure = f'<figure class="chart" id="destinations">{chart}</figure>'
-    body = f"<p>Months: {choose}</p>{facts}{figure}{rules}"
+    body = f"<p>Months: {choose}</p>{facts}{figure('destinations', chart)}{rules}"
     return page("Plant: zero waste to landfill", body)
 
 

@@ -8,16 +8,20 @@ DAY_MS = 86_400_000
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 
 
-def batch(batch_id: str, line: str, product: str, start_ms: int, **changes: object) -> BatchResult:
-    """A consistent result: 2 own meters, one shared meter, scrap to three destinations."""
-    own = {f"{line}-m1": 120.5, f"{line}-m2": 30.25}
+def batch(
+    batch_id: str, line: str, product: str, start_ms: int, scale: float = 1.0, **changes: object
+) -> BatchResult:
+    """A consistent result: 2 own meters (energy times `scale`), one shared meter, scrap to three
+    destinations, 950 good units holding 5.7 kWh of cells."""
+    own = {f"{line}-m1": 120.5 * scale, f"{line}-m2": 30.25 * scale}
+    total = sum(own.values()) + 40.0
     fields: dict[str, object] = dict(
         batch_id=batch_id, line=line, product=product, start_ms=start_ms, end_ms=start_ms + 3_600_000,
         energy_kwh=sum(own.values()), energy_by_meter_kwh=own, shared_energy_kwh=40.0,
-        shared_by_meter_kwh={"dryroom": 40.0}, co2e_kg_location=190.75 * 0.342, co2e_kg_market=190.75 * 0.05,
-        co2e_kg_by_factor_set={"de-grid-2024": 190.75 * 0.342, "ppa-2024": 190.75 * 0.05},
+        shared_by_meter_kwh={"dryroom": 40.0}, co2e_kg_location=total * 0.342, co2e_kg_market=total * 0.05,
+        co2e_kg_by_factor_set={"de-grid-2024": total * 0.342, "ppa-2024": total * 0.05},
         factor_sets={"de-grid-2024": "ember-2024.1", "ppa-2024": "contract-7"},
-        good_units=950.0, reject_units=50.0, kwh_per_good_unit=190.75 / 950.0, kwh_per_cell_kwh=190.75 / 5.7,
+        good_units=950.0, reject_units=50.0, kwh_per_good_unit=total / 950.0, kwh_per_cell_kwh=total / 5.7,
         scrap_kg={"coated electrode scrap": 8.0, "slitting edge trim": 2.0},
         scrap_by_destination_kg={"recycling": 9.0, "energy_recovery": 0.5, "landfill": 0.5},
         scrap_total_kg=10.0, diversion_rate=0.95, diversion_rate_true=0.90, energy_recovery_kg=0.5,
@@ -35,12 +39,12 @@ def batch(batch_id: str, line: str, product: str, start_ms: int, **changes: obje
 def sample_results() -> list[BatchResult]:
     return [
         batch("B-001", "L1", "CELL-A", T0 + 8 * 3_600_000),
-        batch("B-002", "L2", "CELL-A", T0 + DAY_MS + 9 * 3_600_000,
-              alarms=["unexplained counter jump on L2-m1"], energy_kwh=99.0,
-              energy_by_meter_kwh={"L2-m1": 80.0, "L2-m2": 19.0}, completeness=0.81),
-        batch("B-003", "L1", "CELL-B", T0 + 2 * DAY_MS + 7 * 3_600_000, good_units=400.0),
-        batch("B-004", "L1", "CELL-A", T0 + 31 * DAY_MS, scrap_by_destination_kg={"recycling": 10.0},
-              diversion_rate=1.0, diversion_rate_true=1.0, energy_recovery_kg=0.0),
+        batch("B-002", "L2", "CELL-A", T0 + DAY_MS + 9 * 3_600_000, scale=0.66,
+              alarms=["unexplained counter jump on L2-m1"], completeness=0.81),
+        batch("B-003", "L1", "CELL-B", T0 + 2 * DAY_MS + 7 * 3_600_000, scale=1.3),
+        batch("B-004", "L1", "CELL-A", T0 + 31 * DAY_MS, scale=0.9,
+              scrap_by_destination_kg={"recycling": 10.0}, diversion_rate=1.0, diversion_rate_true=1.0,
+              energy_recovery_kg=0.0),
     ]
 
 

@@ -51,9 +51,10 @@ class Served:
 
 
 @contextmanager
-def served(influxdb: InfluxDB, workdir: Path) -> Iterator[Served]:
-    """`batchmeter-cloud serve` as its own process on a free port, over the seeded database."""
-    results = seed(influxdb)
+def served(influxdb: InfluxDB, workdir: Path, results: list[BatchResult] | None = None) -> Iterator[Served]:
+    """`batchmeter-cloud serve` as its own process on a free port, over the database seeded with
+    the sample results (or, given `results`, over what the caller stored)."""
+    results = seed(influxdb) if results is None else results
     port = free_port()
     config = workdir / "cloud.yaml"
     config.write_text(

@@ -20,7 +20,7 @@ a sent seq without its `message` point is a lost message.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +52,7 @@ class Verdict:
     messages_sent: int = 0
     messages_lost: int = 0
     seq_conflicts: int = 0
+    before_record: int = 0
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def note(self, kind: str, what: object) -> None:
@@ -69,6 +70,7 @@ class Verdict:
             "pending": self.pending, "duplicated": self.duplicated, "corrupted": self.corrupted,
             "unexpected": self.unexpected, "messages sent": self.messages_sent,
             "messages lost": self.messages_lost, "seq conflicts": self.seq_conflicts,
+            "stored before the record began (not judged)": self.before_record,
         }
 
     def summary(self) -> str:
@@ -90,8 +92,8 @@ def _read_key(device: str, fields: Mapping[str, Value]) -> tuple[str, tuple[tupl
 class _Sent:
     values: dict[Identity, Value] = field(default_factory=dict)
     seq_owner: dict[Identity, tuple[str, int]] = field(default_factory=dict)
-    reads: dict[tuple[str, str], set[tuple[str, tuple[tuple[str, Value], ...]]]] = field(
-        default_factory=lambda: defaultdict(set)
+    reads: dict[tuple[str, str], Counter[tuple[str, tuple[tuple[str, Value], ...]]]] = field(
+        default_factory=lambda: defaultdict(Counter)
     )
     seq_content: dict[tuple[str, int], frozenset[Identity]] = field(default_factory=dict)
 
@@ -103,7 +105,9 @@ def _index_sent(messages: Iterable[ReadingsMessage], verdict: Verdict) -> _Sent:
         for reading in message.readings:
             if not reading.values:
                 continue  # a failed read is a read_error point, not a reading
-            sent.reads[(message.gateway, reading.device)].add(_read_key(reading.device, reading.values))
+            ids_here = {(message.gateway, reading.device, q, reading.ts_ms) for q in reading.values}
+            if not ids_here <= sent.values.keys():  # count each read once, however often re-sent
+                sent.reads[(message.gateway, reading.device)][_read_key(reading.device, reading.values)] += 1
             for quantity, value in reading.values.items():
                 identity = (message.gateway, reading.device, quantity, reading.ts_ms)
                 sent.values[identity] = value
@@ -123,11 +127,14 @@ def check(
     stored: Iterable[StoredPoint],
     stored_seqs: Iterable[tuple[str, int]],
     pending_seqs: Iterable[tuple[str, int]] = (),
+    observed_since_ms: int = 0,
 ) -> Verdict:
     """Classify every reading sent in `messages` against the `reading` points stored.
 
     `stored_seqs` are the (gateway, seq) of the `message` points InfluxDB holds;
-    `pending_seqs` what the gateways' outboxes still hold unacknowledged.
+    `pending_seqs` what the gateways' outboxes still hold unacknowledged. Stored points older
+    than `observed_since_ms` that nobody is known to have sent are not judged: they predate
+    the record (a wire tap that subscribed after the agent started).
     """
     verdict = Verdict()
     sent = _index_sent(messages, verdict)
@@ -143,7 +150,9 @@ def check(
     for point in stored:
         extra = {q: v for q, v in point.fields.items()
                  if (point.gateway, point.device, q, point.ts_ms) not in sent.values}
-        if extra and len(extra) == len(point.fields):
+        if extra and point.ts_ms < observed_since_ms:
+            verdict.before_record += len(extra)
+        elif extra and len(extra) == len(point.fields):
             _classify_foreign(point, sent, verdict)
         elif extra:
             verdict.unexpected += len(extra)
@@ -166,14 +175,18 @@ def check(
 
 
 def _classify_foreign(point: StoredPoint, sent: _Sent, verdict: Verdict) -> None:
-    """A point at an identity nobody sent: a second copy of a sent read, or something else."""
-    copies = sent.reads.get((point.gateway, point.device), set())
-    if _read_key(point.device, point.fields) in copies:
+    """A point at an identity nobody sent: a second copy of a sent read, or something else.
+
+    Only a read whose values occur once among the device's sent reads identifies that read; an
+    idle controller repeats its values every poll, so a match there proves nothing.
+    """
+    copies = sent.reads.get((point.gateway, point.device), Counter())
+    if copies[_read_key(point.device, point.fields)] == 1:
         verdict.duplicated += len(point.fields)
         verdict.note("duplicated", (point.gateway, point.device, point.ts_ms))
     else:
         verdict.unexpected += len(point.fields)
-        verdict.note("unexpected", (point.gateway, point.device, point.ts_ms))
+        verdict.note("unexpected", (point.gateway, point.device, point.ts_ms, dict(point.fields)))
 
 
 @dataclass(frozen=True)

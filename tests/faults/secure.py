@@ -6,6 +6,7 @@ test's temp dir. Nothing here is committed: every key is made fresh per test.
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import threading
@@ -81,7 +82,9 @@ class SecureBroker:
         tls = "" if self.tls is None else (
             f"cafile {self.tls.ca}\ncertfile {self.tls.cert}\nkeyfile {self.tls.key}\n"
         )
-        config = (f"listener {self.port} 127.0.0.1\n{tls}allow_anonymous false\n"
+        # As root, mosquitto drops to its own user, which cannot read a private temp dir.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        config = (f"{user}listener {self.port} 127.0.0.1\n{tls}allow_anonymous false\n"
                   f"password_file {passwd}\nacl_file {acl}\nlog_type all\n")
         return Mosquitto(self.workdir / "broker", extra_config=config, port=self.port).start()
 

@@ -79,3 +79,15 @@ def test_batch_energy_error_against_the_ledger() -> None:
     assert errors[0].relative == pytest.approx(0.01)
     assert errors[1].report_kwh is None
     assert worst_relative_error(errors) == 1.0
+
+
+def test_a_copy_of_a_read_whose_values_repeat_is_not_called_duplicated() -> None:
+    verdict = check([_msg(1, ("m1", 1000, 1.0), ("m1", 2000, 1.0))],
+                    [_point("m1", 1000, 1.0), _point("m1", 2000, 1.0), _point("m1", 3000, 1.0)], {("gw", 1)})
+    assert (verdict.duplicated, verdict.unexpected) == (0, 2)
+
+
+def test_points_before_the_record_began_are_not_judged() -> None:
+    verdict = check([_msg(2, ("m1", 5000, 1.0))], [_point("m1", 100, 9.0), _point("m1", 5000, 1.0)],
+                    {("gw", 1), ("gw", 2)}, observed_since_ms=1000)
+    assert (verdict.unexpected, verdict.before_record, verdict.clean) == (0, 2, True)

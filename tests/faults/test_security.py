@@ -55,7 +55,8 @@ def _connack(server: Mosquitto, username: str | None, password: str | None) -> A
 
 def _message(gateway: str, seq: int = 1) -> bytes:
     reading = Reading(device="m1", ts_ms=1_790_000_000_000, values={"energy_kwh": 1.0})
-    return ReadingsMessage(site="site1", gateway=gateway, seq=seq, readings=[reading]).model_dump_json().encode()
+    message = ReadingsMessage(site="site1", gateway=gateway, seq=seq, readings=[reading])
+    return message.model_dump_json().encode()
 
 
 @pytest.mark.parametrize(("username", "password"), [(None, None), ("gw-a", "wrong"), ("nobody", "x")])

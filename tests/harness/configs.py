@@ -52,6 +52,7 @@ class Services:
     api_port: int
     metrics_port: int
     poll_interval_s: float
+    api_token: str = "harness-token"
 
 
 def _connection_name(address: DeviceAddress) -> str:
@@ -60,10 +61,37 @@ def _connection_name(address: DeviceAddress) -> str:
     return "rtu-" + Path(address.link).name
 
 
+# The agent starts before the simulator answers; a short backoff cap makes its first good
+# poll follow the simulator's READY within a second instead of up to a minute.
+_LINK = {"timeout": 1.0, "retries": 1, "backoff_max": 1.0}
+
+
 def _connection(address: DeviceAddress) -> dict[str, Any]:
     if isinstance(address, TcpAddress):
-        return {"type": "tcp", "host": address.host, "port": address.port, "timeout": 1.0, "retries": 1}
-    return {"type": "rtu", "port": address.link, "baudrate": address.baudrate, "timeout": 1.0}
+        return {"type": "tcp", "host": address.host, "port": address.port, **_LINK}
+    return {"type": "rtu", "port": address.link, "baudrate": address.baudrate, **_LINK}
+
+
+def planned_addresses(plant: SimPlant, port_base: int, plant_dir: Path) -> dict[str, DeviceAddress]:
+    """Where `batchmeter-sim --port-base` will serve each device: port-0 devices get consecutive
+    ports from the base, in file order (checked against the simulator's own endpoints line)."""
+    addresses: dict[str, DeviceAddress] = {}
+    next_port = port_base
+    for device in plant.devices:
+        if device.tcp is not None:
+            port = device.tcp.port
+            if port == 0:
+                port, next_port = next_port, next_port + 1
+            addresses[device.id] = TcpAddress(device.tcp.host, port, device.tcp.unit_id)
+        elif device.rtu is not None:
+            bus = next(b for b in plant.rtu_buses if b.id == device.rtu.bus)
+            link = bus.link if Path(bus.link).is_absolute() else str(plant_dir / bus.link)
+            addresses[device.id] = SerialAddress(link, device.rtu.unit_id, bus.baudrate)
+    return addresses
+
+
+def tcp_ports_needed(plant: SimPlant) -> int:
+    return sum(1 for d in plant.devices if d.tcp is not None and d.tcp.port == 0)
 
 
 def gateway_config(plant: SimPlant, addresses: Mapping[str, DeviceAddress], svc: Services) -> dict[str, Any]:
@@ -141,7 +169,7 @@ def cloud_config(svc: Services, plant_file: str = "plant.yaml") -> dict[str, Any
         "influx": {"url": svc.influx_url, "database": svc.influx_database},
         "batching": {"max_age_ms": 200},
         "metrics": {"port": svc.metrics_port},
-        "api": {"port": svc.api_port, "tokens": ["demo-token"]},
+        "api": {"port": svc.api_port, "tokens": [svc.api_token]},
         "plant_file": plant_file,
     }
 

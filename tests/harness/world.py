@@ -7,6 +7,7 @@ started is stopped, newest first. Waits are conditions with deadlines, never sle
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import sys
 import time
@@ -170,11 +171,12 @@ class PlantRun:
         return data
 
     def serve(self) -> str:
-        """Start the dashboard/API; return its URL once it answers."""
+        """Start the dashboard/API; return its URL (with a login token) once it answers."""
         server = self.start_child("serve", python_module("cloud", "serve", "--config", str(self.cloud_file)))
         port = self.services.api_port
         wait_until(lambda: _port_open(port), 30, f"the dashboard on port {port}", fail_if=server.exited)
-        return f"http://127.0.0.1:{port}/"
+        # `?token=` once sets the dashboard's session cookie: the printed link just works.
+        return f"http://127.0.0.1:{port}/?token={self.services.api_token}"
 
 
 def _run(argv: list[str], sink: Any, timeout: float) -> int:
@@ -247,6 +249,7 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
             mqtt_host=broker.host, mqtt_port=broker.port, influx_url=influx.url,
             influx_database=influx.database, workdir=workdir, api_port=free_port(),
             metrics_port=free_port(), poll_interval_s=options.poll_interval_s,
+            api_token=secrets.token_urlsafe(12),
         )
         _write_configs(workdir, plant, sim, svc)
         run = PlantRun(options, plant, speed, broker, influx, sim, svc)

@@ -27,9 +27,15 @@ from tests.servers import wait_until
 BASE_MS = 1_700_000_000_000
 
 
-def cloud_settings(broker_port: int, influx_url: str, database: str, **sections: dict[str, object]) -> dict[str, object]:
+def cloud_settings(
+    broker_port: int, influx_url: str, database: str, **sections: dict[str, object]
+) -> dict[str, object]:
     data: dict[str, object] = {
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "client_id": "collector-{pid}-" + os.urandom(3).hex()},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker_port,
+            "client_id": "collector-{pid}-" + os.urandom(3).hex(),
+        },
         "influx": {"url": influx_url, "database": database, "timeout_s": 5},
         "batching": {"max_points": 5000, "max_age_ms": 50, "retry_initial_ms": 50, "retry_max_ms": 500},
         "validation": {"max_past_ms": 10 * 365 * 86_400_000, "max_payload_bytes": 65536},
@@ -59,7 +65,9 @@ class CollectorThread:
 
     def _main(self) -> None:
         try:
-            self._loop.run_until_complete(run_collector(self._config, self._stop, self.metrics, self._ready.set))
+            self._loop.run_until_complete(
+                run_collector(self._config, self._stop, self.metrics, self._ready.set)
+            )
         except BaseException as exc:
             self.error = exc
 
@@ -84,7 +92,9 @@ class CollectorProcess:
     def __init__(self, config_path: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cloud", "run", "--config", str(config_path), "--log-level", "WARNING"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         self.metrics_port = 0
         assert self.proc.stdout is not None
@@ -100,7 +110,8 @@ class CollectorProcess:
 
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         return sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
             if line.startswith("batchmeter_collector_" + name)
         )
 
@@ -143,11 +154,19 @@ class Gateway:
             self.acked.update(ack.seqs())
 
     def readings(self, seq: int, devices: int = 3, quantities: int = 4) -> ReadingsMessage:
-        return ReadingsMessage(site=self.site, gateway=self.gateway, seq=seq, readings=[
-            Reading(device=f"m{d}", ts_ms=BASE_MS + seq * 1000,
-                    values={f"q{q}": seq * 1000.0 + d * 10 + q + 0.25 for q in range(quantities)})
-            for d in range(devices)
-        ])
+        return ReadingsMessage(
+            site=self.site,
+            gateway=self.gateway,
+            seq=seq,
+            readings=[
+                Reading(
+                    device=f"m{d}",
+                    ts_ms=BASE_MS + seq * 1000,
+                    values={f"q{q}": seq * 1000.0 + d * 10 + q + 0.25 for q in range(quantities)},
+                )
+                for d in range(devices)
+            ],
+        )
 
     def publish(self, seq: int, payload: bytes, kind: TopicKind = TopicKind.READINGS) -> None:
         name = topic(self.site, self.gateway, kind)

@@ -111,7 +111,9 @@ def test_sigkill_mid_run_then_restart_loses_and_duplicates_nothing(
         wait_until(lambda: not (outbox_seqs(tmp_path / "outbox.sqlite") & held), 30,
                    "the first run's backlog re-sent and acknowledged")
         process.send_signal(signal.SIGTERM)
-        process.wait(10)
+        assert process.wait(10) == 0
+        wait_until(lambda: acker.status is not None and acker.status["state"] == "offline", 10,
+                   "retained offline status after a clean stop")
         remaining = outbox_seqs(tmp_path / "outbox.sqlite")
     finally:
         if process.poll() is None:

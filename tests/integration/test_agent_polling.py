@@ -54,19 +54,19 @@ def test_many_devices_keep_their_period_beside_a_dead_one(
     b.unit(12).set_quantity(SCALE, "weighing_seq", 5)
     connections = {name: {"type": "tcp", "host": s.host, "port": s.port, "timeout": 0.1, "retries": 1,
                           "backoff_max": 2.0} for name, s in (("a", a), ("b", b))}
-    devices = meters("a", range(1, 12), 0.25) + meters("b", range(1, 11), 0.25)
+    devices = meters("a", range(1, 12), 0.5) + meters("b", range(1, 11), 0.5)
     devices.append({"id": "scale", "connection": "b", "unit": 12, "profile": "weigh_station",
-                    "poll_interval": 0.25, "line": "l1"})
+                    "poll_interval": 0.5, "line": "l1"})
     config = write_config(tmp_path / "gw.yaml", gateway_dict(mosquitto.port, tmp_path / "o.sqlite",
                                                              connections, devices))
     acker = Acker(mosquitto.host, mosquitto.port)
     try:
         with AgentThread(config) as running:
-            wait_until(lambda: len(acker.messages) >= 6, 20, "cycles")
+            wait_until(lambda: len(acker.messages) >= 4, 20, "cycles")
             for field, value in (("ticket_net_kg", 3.25), ("scrap_category", "edge_trim"),
                                  ("scrap_destination", "recycling"), ("weighing_seq", 6)):
                 b.unit(12).set_quantity(SCALE, field, value)
-            wait_until(lambda: len(acker.messages) >= 20, 30, "twenty cycles")
+            wait_until(lambda: len(acker.messages) >= 16, 30, "sixteen cycles")
             agent = running.agent
             dead = next(d for o in agent.owners for d in o.devices if d.device.id == "a-11")
     finally:

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def config_for(mosquitto: Mosquitto, influxdb: InfluxDB, **sections: dict[str, object]) -> CloudConfig:
-    return CloudConfig.model_validate(cloud_settings(mosquitto.port, influxdb.url, influxdb.database, **sections))
+    return CloudConfig.model_validate(
+        cloud_settings(mosquitto.port, influxdb.url, influxdb.database, **sections)
+    )
 
 
 def test_every_message_replayed_three_times_shuffled_is_stored_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -27,7 +28,7 @@ def hostile_payloads(gateway: Gateway, rng: random.Random) -> list[tuple[str, by
     def variant(**changes: object) -> bytes:
         return json.dumps({**good, **changes}).encode()
 
-    makers = [
+    makers: list[Callable[[], tuple[str, bytes, str]]] = [
         lambda: (own, rng.randbytes(rng.randint(0, 300)) + b"\xff", "bad_json"),
         lambda: (own, b"{" * 5000, "bad_json"),
         lambda: (own, b'{"site": "s1", "gateway": "gw1", "seq": 7, "readings": [', "bad_json"),
@@ -37,13 +38,24 @@ def hostile_payloads(gateway: Gateway, rng: random.Random) -> list[tuple[str, by
         lambda: (own, variant(seq="7"), "bad_schema"),
         lambda: (own, variant(gateway="gw 1,x=y"), "bad_schema"),
         lambda: (own, variant(extra=1), "bad_schema"),
-        lambda: (own, variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"q": 1e999}}]), "bad_schema"),
-        lambda: (own, variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"q": [1]}}]), "bad_schema"),
+        lambda: (
+            own,
+            variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"q": 1e999}}]),
+            "bad_schema",
+        ),
+        lambda: (
+            own,
+            variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"q": [1]}}]),
+            "bad_schema",
+        ),
         lambda: (own, variant(readings=[{"device": "m\n1", "ts_ms": BASE_MS}]), "bad_schema"),
         lambda: (own, variant(gateway="gw2"), "topic_mismatch"),
         lambda: (own, variant(readings=[{"device": "m1", "ts_ms": 10**15}]), "timestamp"),
-        lambda: (own, variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"time": 1.0}}]),
-                 "unstorable"),
+        lambda: (
+            own,
+            variant(readings=[{"device": "m1", "ts_ms": BASE_MS, "values": {"time": 1.0}}]),
+            "unstorable",
+        ),
         lambda: (own, b" " * 70_000 + b"{}", "too_large"),
         lambda: (topic("s1", "gw1", TopicKind.EVENTS), variant(events=[{"kind": "boom"}]), "bad_schema"),
     ]
@@ -65,15 +77,20 @@ def test_hostile_payloads_are_dead_lettered_and_valid_ones_stored(
             stream.insert(rng.randrange(len(stream) + 1), gateway.sent[seq])
         for name, payload in stream:
             gateway.client.publish(name, payload, qos=1)
-        wait_until(lambda: collector.count("rejected_total") >= BAD and gateway.all_acked(), 60,
-                   "every bad message counted and every good one acked",
-                   fail_if=lambda: collector.error and repr(collector.error))
+        wait_until(
+            lambda: collector.count("rejected_total") >= BAD and gateway.all_acked(),
+            60,
+            "every bad message counted and every good one acked",
+            fail_if=lambda: repr(collector.error) if collector.error else None,
+        )
         wait_until(lambda: collector.count("queue_depth") == 0, 20, "the last batch written")
         expected: dict[str, int] = {}
         for _, _, reason in bad:
             expected[reason] = expected.get(reason, 0) + 1
         for reason, count in expected.items():
-            assert collector.metrics.value("batchmeter_collector_rejected_total", reason=reason) == count, reason
+            assert collector.metrics.value("batchmeter_collector_rejected_total", reason=reason) == count, (
+                reason
+            )
     gateway.close()
     assert influxdb.count("dead_letter", "detail") == BAD
     assert influxdb.count("reading", "q0") == GOOD * 2

@@ -68,7 +68,7 @@ class Running:
 
     def __init__(self, plant: Plant, rtu_dir: Path) -> None:
         self.plant, self.sim_s = plant, 0.0
-        self.server = PlantServer(plant, lambda: self.sim_s, rtu_dir=rtu_dir)
+        self.server = PlantServer(plant, lambda: self.sim_s, rtu_links={"b1": rtu_dir / "bus1-link"})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -80,9 +80,9 @@ class Running:
         self.thread.join(timeout=10)
         self.loop.close()
 
-    def client(self, device: str, timeout: float = 1.0) -> ModbusTcpClient:
+    def client(self, device: str, timeout: float = 1.0) -> Any:
         endpoint = self.server.endpoints[device]
-        client = ModbusTcpClient(endpoint.host, port=endpoint.port, timeout=timeout, retries=0)
+        client: Any = ModbusTcpClient(endpoint.host, port=endpoint.port, timeout=timeout, retries=0)
         assert client.connect(), device
         return client
 
@@ -105,7 +105,8 @@ def _read(client: Any, reg: Register, unit: int) -> list[int]:
 def _close(expected: object, got: object, reg: Register) -> bool:
     if isinstance(expected, str):
         return expected == got
-    assert isinstance(got, int | float) and isinstance(expected, int | float)
+    assert isinstance(got, int | float)
+    assert isinstance(expected, int | float)
     return math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=abs(reg.scale))
 
 
@@ -130,8 +131,9 @@ def test_plain_client_reads_every_profile_and_decodes_physical_values(sim: Runni
 def test_rtu_device_answers_over_the_pty_cable(sim: Running) -> None:
     sim.sim_s = 1500.0
     endpoint = sim.server.endpoints["m-sdm120"]
-    assert endpoint.serial is not None and Path(endpoint.serial).is_symlink()
-    client = ModbusSerialClient(endpoint.serial, baudrate=19200, timeout=1, retries=0)
+    assert endpoint.serial is not None
+    assert Path(endpoint.serial).is_symlink()
+    client: Any = ModbusSerialClient(endpoint.serial, baudrate=19200, timeout=1, retries=0)
     assert client.connect()
     try:
         reg = sim.plant.profiles["m-sdm120"].registers[COUNTER]
@@ -161,7 +163,8 @@ def test_a_read_larger_than_the_device_accepts_is_refused(sim: Running) -> None:
     client = sim.client("m-iem")
     try:
         response = client.read_holding_registers(0x0BB7, count=101, device_id=1)  # accepts 100
-        assert response.isError() and response.exception_code == 3
+        assert response.isError()
+        assert response.exception_code == 3
         assert not client.read_holding_registers(0x0BB7, count=100, device_id=1).isError()
     finally:
         client.close()
@@ -184,7 +187,8 @@ def test_each_fault_appears_over_modbus_and_is_in_the_ledger(sim: Running) -> No
     assert isinstance(no_answer, ModbusException) or no_answer.isError()
     for code, at in ((1, 1015.0), (2, 1025.0), (3, 1035.0), (4, 1045.0), (6, 1055.0)):
         response = _flaky_read(sim, at)
-        assert response.isError() and response.exception_code == code
+        assert response.isError()
+        assert response.exception_code == code
     dropped = _flaky_read(sim, 1065.0)
     assert isinstance(dropped, ModbusException) or dropped.isError()
     assert _flaky_read(sim, 1075.0).registers == [0, 0]

@@ -41,7 +41,8 @@ def test_unknown_connection_and_profile_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nowhere"):
         load_gateway(path)
     path.write_text(EXAMPLE.read_text().replace("profile: iem3000", "profile: nosuchmeter"))
-    with pytest.raises(ConfigError, match=r"devices\.4\.profile"):
+    line = 1 + next(i for i, x in enumerate(EXAMPLE.read_text().splitlines()) if "profile: iem3000" in x)
+    with pytest.raises(ConfigError, match=rf"line {line}, key devices\.4\.profile"):
         load_gateway(path)
 
 

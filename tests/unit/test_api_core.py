@@ -8,6 +8,7 @@ import io
 import pytest
 
 from cloud.attribution.aggregates import aggregate
+from cloud.web.influx_source import latest_per_batch, power_from_counter
 from cloud.web.query import QueryError, batch_filter, month_bounds, parse_time
 from cloud.web.tables import BATCH_COLUMNS, batch_row, to_csv
 from cloud.web.zerowaste import ul2799_tier, zero_waste
@@ -72,3 +73,23 @@ def test_csv_has_every_column_and_defuses_formulas() -> None:
     assert parsed[0]["product"] == "'=cmd()"
     assert parsed[0]["alarms"] == "a; b"
     assert float(parsed[0]["energy_kwh"]) == row["energy_kwh"]
+
+
+def test_dashboard_dates_include_the_to_day() -> None:
+    api = batch_filter({"from": "2026-11-01", "to": "2026-11-02"})
+    page = batch_filter({"from": "2026-11-01", "to": "2026-11-01"}, to_day_inclusive=True)
+    assert api.to_ms == page.to_ms == T0 + 86_400_000
+    assert batch_filter({"to": str(T0)}, to_day_inclusive=True).to_ms == T0, "only bare dates widen"
+
+
+def test_power_from_counter_skips_drops_instead_of_counting_them() -> None:
+    samples = [(0, 10.0), (10_000, 10.5), (20_000, 0.2), (30_000, 0.7), (30_000, 0.8)]
+    points = power_from_counter(samples)
+    assert [ts for ts, _ in points] == [10_000, 30_000]
+    assert [w for _, w in points] == pytest.approx([180_000.0, 180_000.0])
+
+
+def test_latest_revision_wins_when_a_recomputation_moved_the_start() -> None:
+    old = batch("B", "L1", "P", T0, revision=1)
+    moved = batch("B", "L1", "P", T0 + 5_000, revision=2, energy_kwh=1.0)
+    assert latest_per_batch([moved, old]) == [moved]

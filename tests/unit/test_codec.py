@@ -56,7 +56,7 @@ def test_negative_i16_and_string() -> None:
 
 
 def test_words_out_of_range_and_values_that_do_not_fit_are_refused() -> None:
-    with pytest.raises(CodecError, match="0..65535"):
+    with pytest.raises(CodecError, match=r"0\.\.65535"):
         decode_raw([0x10000, 0], DataType.U32)
     with pytest.raises(CodecError, match="takes 2 registers"):
         decode_raw([1], DataType.F32)

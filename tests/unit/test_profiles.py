@@ -28,7 +28,8 @@ def _cases(name: str) -> list[dict[str, Any]]:
 def _same(reg: Register, decoded: object, expected: object) -> bool:
     if isinstance(expected, str):
         return decoded == expected
-    assert isinstance(decoded, int | float) and isinstance(expected, int | float)
+    assert isinstance(decoded, int | float)
+    assert isinstance(expected, int | float)
     rel = 1e-6 if reg.type is DataType.F32 else 1e-12
     return math.isclose(decoded, expected, rel_tol=rel, abs_tol=abs(reg.scale) * 1e-9)
 
@@ -89,11 +90,14 @@ def _write(tmp_path: Path, registers: str) -> Path:
         ("  power_w: {function: input, address: 65535, type: f32}\n", "registers.power_w: address 65535"),
         ("  power_w: {function: input, address: 65536, type: u16}\n", "registers.power_w.address"),
         ("  watts_now: {function: input, address: 0, type: f32}\n", "registers.watts_now: unknown quantity"),
-        ("  scale_decimals: {function: holding, address: 5, type: f32, bits: [4, 6]}\n", "bits need an integer"),
+        ("  scale_decimals: {function: holding, address: 5, type: f32, bits: [4, 6]}\n",
+         "bits need an integer"),
         ("  power_w: {function: input, address: 0, type: f32, wordorder: CDAB}\n", "unknown key"),
     ],
 )
-def test_invalid_profiles_are_refused_naming_file_and_key(tmp_path: Path, registers: str, message: str) -> None:
+def test_invalid_profiles_are_refused_naming_file_and_key(
+    tmp_path: Path, registers: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         load_file(Profile, _write(tmp_path, registers))
     assert "bad.yaml" in str(err.value)

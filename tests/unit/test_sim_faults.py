@@ -63,6 +63,7 @@ def test_meter_replacement_starts_the_new_counter_at_its_value(plant: Plant) -> 
 
 def test_rollover_reaches_the_counter_width_at_the_declared_time(plant: Plant) -> None:
     width = counter_width_kwh(plant.profiles["wrap"].registers[COUNTER])
+    assert width is not None
     assert width == pytest.approx(2**31 * 0.1)
     assert _counter(plant, "wrap", 1499.0) > width - 1.0
     assert _counter(plant, "wrap", 1501.0) < 1.0
@@ -75,14 +76,16 @@ def test_window_faults_change_the_words_only_inside_their_window(plant: Plant) -
     whole = span[1] - span[0]
     assert image.words(Function.INPUT, span[0], whole, 205.0) == [0] * whole
     assert image.words(Function.INPUT, span[0], whole, 215.0) != [0] * whole
-    assert image.words(Function.INPUT, span[0], whole, 410.0) == image.words(Function.INPUT, span[0], whole, 490.0)
+    frozen = image.words(Function.INPUT, span[0], whole, 410.0)
+    assert frozen == image.words(Function.INPUT, span[0], whole, 490.0)
     true_value = plant.counter_kwh("win", 605.0)
     torn = _counter(plant, "win", 605.0)
     assert torn - true_value == pytest.approx(65536 * 0.1, abs=0.2)  # the high word after a carry
     assert _counter(plant, "win", 615.0) == pytest.approx(plant.counter_kwh("win", 615.0), abs=0.1)
     assert plant.read_fault("win", 805.0).kind is FaultKind.NO_RESPONSE  # type: ignore[union-attr]
     fault = plant.read_fault("win", 905.0)
-    assert fault is not None and (fault.kind, fault.code) == (FaultKind.EXCEPTION, 6)
+    assert fault is not None
+    assert (fault.kind, fault.code) == (FaultKind.EXCEPTION, 6)
     assert plant.read_fault("win", 1105.0).kind is FaultKind.DISCONNECT  # type: ignore[union-attr]
     assert plant.read_fault("win", 1111.0) is None
 
@@ -112,4 +115,5 @@ def test_random_faults_are_the_same_for_the_same_seed() -> None:
     first = draw_random_faults(spec.random_faults, 3, 7200)
     assert first == draw_random_faults(spec.random_faults, 3, 7200)
     assert first != draw_random_faults(spec.random_faults, 4, 7200)
-    assert 30 <= len(first) <= 100 and all(f.code in (1, 2, 3, 4, 6) for f in first if f.code)
+    assert 30 <= len(first) <= 100
+    assert all(f.code in (1, 2, 3, 4, 6) for f in first if f.code)

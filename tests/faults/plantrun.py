@@ -1,0 +1,88 @@
+"""Fault scenarios on a whole simulated plant, on top of the e2e harness (tests/harness).
+
+Adds what the harness has no need for: a wire tap, killing and restarting the agent,
+re-pointing the agent at a proxy, and the figures (reading classes, seq gaps, batch energy).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.faults.checker import Verdict, check
+from tests.faults.store import stored_readings, stored_seqs
+from tests.faults.tap import WireTap
+from tests.harness import TOLERANCE, Options, PlantRun, compare, plant_run
+from tests.harness.world import python_module
+from tests.servers import ManagedProcess, wait_until
+
+STEADY_PLANT = Path(__file__).resolve().parent / "plants" / "steady.yaml"
+POLL_INTERVAL_S = 0.2
+
+
+def agent_process(run: PlantRun) -> ManagedProcess:
+    return next(c for c in reversed(run.children) if c.log_path.name == "agent.log")
+
+
+def restart_agent(run: PlantRun, sig: int = signal.SIGKILL) -> None:
+    """Stop the agent with `sig` (SIGKILL: a crash or power loss) and start it again."""
+    old = agent_process(run)
+    old.kill(sig)
+    run.children.remove(old)  # else the harness reads its exit as the run failing
+    run.start_child("agent", python_module("agent", "run", "--config", str(run.gateway_file)))
+
+
+def repoint_agent_mqtt(run: PlantRun, host: str, port: int) -> None:
+    """Rewrite the gateway file's broker address and restart the agent on it."""
+    config: dict[str, Any] = yaml.safe_load(run.gateway_file.read_text())
+    config["mqtt"] |= {"host": host, "port": port, "keepalive": 5}
+    run.gateway_file.write_text(yaml.safe_dump(config))
+    restart_agent(run, signal.SIGTERM)
+
+
+@contextmanager
+def tapped_run(workdir: Path, plant: Path = STEADY_PLANT) -> Iterator[tuple[PlantRun, WireTap]]:
+    options = Options(plant_file=plant, workdir=workdir, poll_interval_s=POLL_INTERVAL_S)
+    with plant_run(options) as run:
+        tap = WireTap(run.mosquitto.host, run.mosquitto.port).start()
+        try:
+            wait_until(lambda: tap.subscribed, 15, "the wire tap to subscribe")
+            yield run, tap
+        finally:
+            tap.close()
+
+
+def seq_gaps(seqs: set[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Seqs below a gateway's highest stored one that InfluxDB does not hold."""
+    gaps = []
+    for gateway in {g for g, _ in seqs}:
+        have = {s for g, s in seqs if g == gateway}
+        gaps += [(gateway, s) for s in range(1, max(have) + 1) if s not in have]
+    return gaps
+
+
+def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object) -> dict[str, object]:
+    seqs = stored_seqs(run.influxdb.url, run.influxdb.database)
+    rows = compare(run.report(), run.ledger())
+    errors = [abs(r.error) if r.error is not None else 1.0 for r in rows]
+    devices = len(run.plant.devices)
+    return {
+        "load (device reads/s)": round(devices / POLL_INTERVAL_S),
+        **verdict.figures(),
+        "seq gaps": len(seq_gaps(seqs)),
+        "batches (ledger)": len(rows),
+        "batches within tolerance": sum(r.within_tolerance for r in rows),
+        "worst batch energy error": f"{max(errors, default=0.0):.3%} (tolerance {TOLERANCE:.1%})",
+        **extra,
+    }
+
+
+def verdict_of_run(run: PlantRun, tap: WireTap) -> Verdict:
+    url, db = run.influxdb.url, run.influxdb.database
+    return check(tap.messages(), stored_readings(url, db), stored_seqs(url, db),
+                 observed_since_ms=tap.subscribed_ms)

@@ -1,0 +1,93 @@
+"""Agent crashes and broken agent-broker connections, on a whole simulated plant.
+
+Load: 22 devices polled every 0.2 s (110 device reads/s, several quantities each). The
+ledger's batches are compared with the report, so a lost or doubled reading that moved a
+batch's energy shows twice: in the reading classes and in the batch error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import Record
+from tests.faults.plantrun import (
+    agent_process,
+    plant_figures,
+    repoint_agent_mqtt,
+    restart_agent,
+    seq_gaps,
+    tapped_run,
+    verdict_of_run,
+)
+from tests.faults.proxy import Mode, TcpProxy
+from tests.faults.store import stored_seqs
+from tests.harness import PlantRun
+from tests.servers import wait_until
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
+
+
+def _messages_stored(run: PlantRun) -> int:
+    return len(stored_seqs(run.influxdb.url, run.influxdb.database))
+
+
+def _more_stored(run: PlantRun, extra: int) -> None:
+    target = _messages_stored(run) + extra
+    wait_until(lambda: _messages_stored(run) >= target, 60, f"{extra} more messages stored",
+               every=0.2, fail_if=run.problem)
+
+
+def _assert_clean(run: PlantRun, figures: dict[str, object], summary: str) -> None:
+    assert figures["lost"] == 0, summary
+    assert figures["duplicated"] == 0, summary
+    assert figures["seq gaps"] == 0, summary
+    assert figures["batches within tolerance"] == figures["batches (ledger)"], figures
+
+
+@pytest.mark.parametrize("kills", [3])
+def test_agent_killed_with_sigkill_repeatedly(tmp_path: Path, figures: Record, kills: int) -> None:
+    with tapped_run(tmp_path) as (run, tap):
+        _more_stored(run, 20)
+        for _ in range(kills):
+            restart_agent(run)
+            _more_stored(run, 20)
+        run.wait_done()
+        verdict = verdict_of_run(run, tap)
+        values = plant_figures(run, tap, verdict, **{"SIGKILLs": kills})
+    figures("agent killed with SIGKILL repeatedly", values)
+    _assert_clean(run, values, verdict.summary())
+
+
+@pytest.mark.parametrize("stall_s_messages", [25])
+def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Record,
+                                                  stall_s_messages: int) -> None:
+    with tapped_run(tmp_path) as (run, tap), TcpProxy(run.mosquitto.host, run.mosquitto.port) as proxy:
+        repoint_agent_mqtt(run, proxy.host, proxy.port)
+        wait_until(lambda: proxy.open_connections >= 1, 30, "the agent to connect through the proxy",
+                   fail_if=run.problem)
+        _more_stored(run, 20)
+        # A silent partition: nothing arrives, nothing closes; then the route dies without a RST.
+        proxy.set_mode(Mode.STALL)
+        outbox_before = run.outbox_waiting()
+        wait_until(lambda: run.outbox_waiting() >= outbox_before + stall_s_messages, 60,
+                   "the agent to keep polling into its outbox during the stall", fail_if=run.problem)
+        cut_fin = proxy.cut(reset=False)
+        proxy.set_mode(Mode.PASS)
+        _more_stored(run, 20)
+        cut_rst = proxy.cut(reset=True)
+        _more_stored(run, 20)
+        run.wait_done()
+        verdict = verdict_of_run(run, tap)
+        values = plant_figures(run, tap, verdict, **{
+            "connections cut (FIN)": cut_fin, "connections cut (RST)": cut_rst,
+            "proxy connections accepted": proxy.stats.accepted})
+    figures("agent-broker connection stalled, then cut without and with a reset", values)
+    _assert_clean(run, values, verdict.summary())
+    assert agent_process(run).exited() is None
+
+
+def test_seq_gaps_are_found() -> None:
+    assert seq_gaps({("g", 1), ("g", 3), ("h", 2)}) == [("g", 2), ("h", 1)] or sorted(
+        seq_gaps({("g", 1), ("g", 3), ("h", 2)})) == [("g", 2), ("h", 1)]
