@@ -47,19 +47,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mqtt").start()
-        server = subprocess.Popen([sys.executable, "-m", "bench.modbus_server", "--devices", str(args.devices),
-                                   "--profile", args.profile], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        server_argv = [sys.executable, "-m", "bench.modbus_server", "--devices", str(args.devices),
+                       "--profile", args.profile]
+        server = subprocess.Popen(server_argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         agent: subprocess.Popen[bytes] | None = None
         acker = Acker(broker.host, broker.port)
         try:
             assert server.stdout is not None
             ports = [int(p) for p in server.stdout.readline().split()[1:]]
-            connections = {f"c{i}": {"type": "tcp", "host": "127.0.0.1", "port": p} for i, p in enumerate(ports)}
+            connections = {f"c{i}": {"type": "tcp", "host": "127.0.0.1", "port": p}
+                           for i, p in enumerate(ports)}
             devices = [{"id": f"m{i}", "connection": f"c{i}", "unit": 1, "profile": args.profile,
                         "poll_interval": args.interval} for i in range(len(ports))]
-            config = write_config(work / "gw.yaml", gateway_dict(broker.port, work / "o.sqlite", connections, devices))
-            agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)], cwd=ROOT,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            data = gateway_dict(broker.port, work / "o.sqlite", connections, devices)
+            config = write_config(work / "gw.yaml", data)
+            agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)],
+                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_until(lambda: len(acker.messages) >= 5, 60, "agent warm-up")
             cpu0, polls0 = cpu_seconds(agent.pid), len(acker.readings())
             time.sleep(args.window)  # the measurement window (a benchmark, not a test)

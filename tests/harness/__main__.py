@@ -63,6 +63,8 @@ def _keep_running(run: PlantRun) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # Also when started in the background by a shell, which hands its children SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="batchmeter-demo-") as tmp:
         workdir = (args.workdir or Path(tmp)).resolve()
         if args.workdir:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ def _address(entry: dict[str, Any], baudrates: dict[str, int]) -> DeviceAddress:
 
 
 class Simulator:
-    def __init__(self, plant_file: Path, workdir: Path, speed: float | None = None) -> None:
+    def __init__(self, plant_file: Path, workdir: Path, speed: float | None = None,
+                 port_base: int | None = None) -> None:
         self.plant_file = plant_file.resolve()
         self.ledger_path = workdir / "ledger.json"
         plant = load_plant(self.plant_file)
@@ -49,8 +51,12 @@ class Simulator:
                 "--ledger", str(self.ledger_path)]
         if speed is not None:
             argv += ["--speed", f"{speed:g}"]
+        if port_base is not None:
+            argv += ["--port-base", str(port_base)]
         self.process = ManagedProcess(argv, workdir / "simulator.log")
         self.addresses: dict[str, DeviceAddress] = {}
+        self.started_at: float | None = None
+        """time.monotonic() when READY was seen: simulated second ~0."""
 
     def _ready(self) -> bool:
         found = parse_endpoints(self.process.log_tail(1_000_000), self._baudrates)
@@ -62,6 +68,7 @@ class Simulator:
         self.process.spawn()
         wait_until(self._ready, timeout_s, "the simulator to print READY", every=0.05,
                    fail_if=self.process.exited)
+        self.started_at = time.monotonic()
         return self
 
     def stop(self) -> None:

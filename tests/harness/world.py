@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from config.plant import load_plant as load_plant_model
 from config.simplant import SimPlant, load_plant
 from tests.harness import configs
 from tests.harness.simulator import Simulator
-from tests.servers import InfluxDB, ManagedProcess, Mosquitto, free_port, wait_until
+from tests.servers import InfluxDB, ManagedProcess, Mosquitto, free_port, free_port_range, wait_until
 
 Progress = Callable[[str], None]
 
@@ -206,17 +206,19 @@ class _ProgressWatch:
         if now - self.last >= self.every_s:
             self.last = now
             run = self.run
+            sim_s = (now - (run.simulator.started_at or now)) * run.speed
             ledger = len(run.ledger()) if run.ledger_ready() else "-"
             self.run.options.progress(
-                f"[{now - self.started:5.0f}s] sim {(now - self.started) * run.speed / 60:6.1f} min"
+                f"[{now - self.started:5.0f}s] sim {sim_s / 60:6.1f} min"
                 f" | ledger {ledger} | batch ends stored {len(run.stored_batch_ends())}/{len(run.batch_ids)}"
                 f" | readings msgs stored {run.readings_stored()} | outbox {run.outbox_waiting()}"
             )
         return True
 
 
-def _write_configs(run_dir: Path, plant: SimPlant, sim: Simulator, svc: configs.Services) -> None:
-    configs.write_yaml(run_dir / "gateway.yaml", configs.gateway_config(plant, sim.addresses, svc))
+def _write_configs(run_dir: Path, plant: SimPlant, addresses: Mapping[str, configs.DeviceAddress],
+                   svc: configs.Services) -> None:
+    configs.write_yaml(run_dir / "gateway.yaml", configs.gateway_config(plant, addresses, svc))
     configs.write_yaml(run_dir / "plant.yaml", configs.plant_model(plant, svc.poll_interval_s))
     configs.write_yaml(run_dir / "cloud.yaml", configs.cloud_config(svc))
     # Read back through the parts' own loaders: a drift fails here, naming file, key and line.
@@ -225,9 +227,33 @@ def _write_configs(run_dir: Path, plant: SimPlant, sim: Simulator, svc: configs.
     load_cloud_config(run_dir / "cloud.yaml")
 
 
+def _agent_publishing(influx: InfluxDB) -> bool:
+    """Anything from the gateway stored: agent, broker, collector and InfluxDB are all up.
+
+    Before the simulator serves, every poll fails, so `read_error` points are the first sign.
+    """
+    series = influx.query('SELECT COUNT(*) FROM "read_error", "reading"')
+    return bool(series)
+
+
+def _start_servers(stack: ExitStack, workdir: Path) -> tuple[Mosquitto, InfluxDB]:
+    broker = Mosquitto(workdir / "mosquitto")
+    stack.callback(broker.stop)
+    broker.start()
+    influx = InfluxDB(workdir / "influxdb")
+    stack.callback(influx.stop)
+    influx.start()
+    return broker, influx
+
+
 @contextmanager
 def plant_run(options: Options) -> Iterator[PlantRun]:
-    """Everything up and polling; stopped again on exit, whatever the reason."""
+    """Everything up and polling; stopped again on exit, whatever the reason.
+
+    The simulated clock starts when the simulator does, so it starts last: the collector and
+    the agent are already running (and the agent already publishing its failed polls) by then,
+    and the plant's first batch cannot begin before anyone is watching.
+    """
     plant = load_plant(options.plant_file)
     speed = options.speed or plant.speed
     workdir = options.workdir
@@ -235,26 +261,27 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
     say = options.progress
     with ExitStack() as stack:
         say("starting Mosquitto and InfluxDB")
-        broker = Mosquitto(workdir / "mosquitto")
-        stack.callback(broker.stop)
-        broker.start()
-        influx = InfluxDB(workdir / "influxdb")
-        stack.callback(influx.stop)
-        influx.start()
-        say(f"starting the simulator: {options.plant_file} at speed {speed:g}")
-        sim = Simulator(options.plant_file, workdir, speed if options.speed else None)
-        stack.callback(sim.stop)
-        sim.start()
+        broker, influx = _start_servers(stack, workdir)
+        port_base = free_port_range(max(configs.tcp_ports_needed(plant), 1))
+        planned = configs.planned_addresses(plant, port_base, options.plant_file.parent)
         svc = configs.Services(
             mqtt_host=broker.host, mqtt_port=broker.port, influx_url=influx.url,
             influx_database=influx.database, workdir=workdir, api_port=free_port(),
             metrics_port=free_port(), poll_interval_s=options.poll_interval_s,
             api_token=secrets.token_urlsafe(12),
         )
-        _write_configs(workdir, plant, sim, svc)
+        _write_configs(workdir, plant, planned, svc)
+        sim = Simulator(options.plant_file, workdir, speed if options.speed else None, port_base)
         run = PlantRun(options, plant, speed, broker, influx, sim, svc)
+        stack.callback(sim.stop)
         stack.callback(run.stop_children)
         say("starting the collector and the agent")
         run.start_child("collector", python_module("cloud", "run", "--config", str(run.cloud_file)))
         run.start_child("agent", python_module("agent", "run", "--config", str(run.gateway_file)))
+        wait_until(lambda: _agent_publishing(influx), 60, "the agent's first messages in InfluxDB",
+                   every=0.1, fail_if=run.problem)
+        say(f"starting the simulator: {options.plant_file.name} at speed {speed:g}")
+        sim.start()
+        if sim.addresses != planned:
+            raise RuntimeError(f"the simulator serves {sim.addresses}, not the planned {planned}")
         yield run

@@ -117,4 +117,4 @@ def test_exception_02_inside_a_block_still_delivers_the_other_registers(
     assert stats.unreadable == ["current_l2_a"]
     assert stats.exceptions["exception:2"] >= 1
     later = [r for r in meter.requests if r[1] <= 0x08 < r[1] + r[2]]
-    assert len(later) == stats.exceptions["exception:2"], "once split, the refused register is not asked again"
+    assert len(later) == stats.exceptions["exception:2"], "once split, a refused register is not asked again"

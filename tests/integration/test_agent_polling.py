@@ -101,7 +101,8 @@ def test_a_dead_device_on_an_rtu_bus_does_not_stall_the_others(tmp_path: Path, m
         finally:
             acker.close()
     assert_kept_period(agent, {"bus-1", "bus-2"}, acker.messages)
-    values = [r["values"]["energy_import_kwh"] for r in acker.readings() if r["device"] == "bus-2" and "values" in r]
+    values = [r["values"]["energy_import_kwh"] for r in acker.readings()
+              if r["device"] == "bus-2" and "values" in r]
     assert set(values) == {2.0}
     assert any(r["device"] == "bus-3" and r["error"] == "timeout" for r in acker.readings() if "error" in r)
 
@@ -119,8 +120,8 @@ def test_check_and_probe_read_a_real_server(tmp_path: Path, capsys: pytest.Captu
         assert "bus-1: ok" in out
         assert "energy_import_kwh = 1226.5" in out
         assert "bus-4: FAILED (timeout)" in out
-        argv = ["probe", "--host", server.host, "--port", str(server.port), "--unit", "1", "--address", "0x48",
-                "--count", "2", "--function", "input"]
+        argv = ["probe", "--host", server.host, "--port", str(server.port), "--unit", "1",
+                "--address", "0x48", "--count", "2", "--function", "input"]
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "ABCD=1226.5" in out

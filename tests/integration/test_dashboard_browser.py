@@ -62,6 +62,12 @@ def test_batch_table_shows_sorts_and_filters_the_batches(
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
     WebDriverWait(browser, 20).until(lambda d: _table_ids(d) == ["B-002"], "only line L2's batch")
 
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    _wait_for(browser, "#token")
+    browser.get(f"{server.url}/batches/B-001")
+    _wait_for(browser, "#token")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#summary"), "logged out: no batch data"
+
 
 def test_batch_page_shows_its_chart_and_the_apis_numbers(
     server: Served, browser: WebDriver, tmp_path: Path
