@@ -34,7 +34,9 @@ def influx_ceiling(influx: InfluxDB, points: int, batch: int = 10_000) -> float:
         return points / (time.perf_counter() - started)
 
 
-def collector_rate(mosquitto: Mosquitto, influx: InfluxDB, workdir: Path, messages: int, readings: int) -> float:
+def collector_rate(
+    mosquitto: Mosquitto, influx: InfluxDB, workdir: Path, messages: int, readings: int
+) -> float:
     config = write_config(workdir / "cloud.yaml", cloud_settings(
         mosquitto.port, influx.url, influx.database, batching={"max_points": 10_000, "max_age_ms": 200},
         validation={"max_payload_bytes": 16 * 1024 * 1024}))

@@ -165,7 +165,7 @@ def check(
                 verdict.pending += 1
             else:
                 verdict.lost += 1
-                verdict.note("lost", identity)
+                verdict.note("lost", (identity, "seq", sent.seq_owner[identity]))
         elif _same(held[identity], value):
             verdict.stored_once += 1
         else:

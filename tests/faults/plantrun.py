@@ -67,7 +67,7 @@ def seq_gaps(seqs: set[tuple[str, int]]) -> list[tuple[str, int]]:
 
 
 def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object) -> dict[str, object]:
-    seqs = stored_seqs(run.influxdb.url, run.influxdb.database)
+    seqs = stored_seqs(run.influxdb.url, run.influxdb.database, topic=None)
     rows = compare(run.report(), run.ledger())
     errors = [abs(r.error) if r.error is not None else 1.0 for r in rows]
     devices = len(run.plant.devices)

@@ -42,9 +42,11 @@ def stored_readings(url: str, database: str) -> list[StoredPoint]:
     return points
 
 
-def stored_seqs(url: str, database: str) -> set[tuple[str, int]]:
+def stored_seqs(url: str, database: str, topic: str | None = "readings") -> set[tuple[str, int]]:
+    """(gateway, seq) of the `message` points of `topic` (None: readings and events)."""
+    where = f" WHERE \"topic\" = '{topic}'" if topic else ""
     seqs: set[tuple[str, int]] = set()
-    for series in _series(url, database, 'SELECT "seq" FROM "message" GROUP BY "gateway"'):
+    for series in _series(url, database, f'SELECT "seq" FROM "message"{where} GROUP BY "gateway"'):
         for row in _rows(series):
             seqs.add((row["gateway"], int(row["seq"])))
     return seqs
