@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 
-_UNREPRESENTABLE = re.compile(r"\n|\\(?:[, =]|$)")
+_UNREPRESENTABLE = re.compile(r"[\n\t]|^ |\\(?:[, =]|$)")
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
@@ -42,7 +42,7 @@ def _check(name: str, what: str) -> None:
     if _UNREPRESENTABLE.search(name):
         raise LineProtocolError(
             f"{what} {name!r} cannot be stored unchanged in InfluxDB "
-            "(contains a newline, or a backslash at the end or before ',', '=' or space)"
+            "(a newline or tab, a leading space, or a backslash at the end or before ',', '=' or space)"
         )
 
 
