@@ -279,7 +279,10 @@ class ModbusLink:
             self.wire = MbapClient(connection.host, connection.port, connection.timeout)
         else:
             self.wire = _PymodbusClient(connection)
-            self.silence = connection.silence() if isinstance(connection, RtuConnection) else connection.frame_gap
+        if isinstance(connection, RtuConnection):
+            self.silence = connection.silence()
+        elif isinstance(connection, RtuOverTcpConnection):
+            self.silence = connection.frame_gap
         self._last_frame = 0.0
 
     @property

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench import stages
+from bench import machine, stages
 from bench.options import FULL, QUICK, Options
 from bench.results import Entry, markdown, table, write_json
 from bench.services import workdir
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print("\n" + markdown(entries))
     write_json(entries, args.out)
-    print(f"\n{'quick' if options.quick else 'full'} run; written {args.out}")
+    print(f"\n{'quick' if options.quick else 'full'} run on {machine.describe()}; written {args.out}")
     return 1 if any(e.note.startswith("failed") for e in entries) else 0
 
 

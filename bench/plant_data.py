@@ -98,10 +98,10 @@ class Plant:
         slot = self.scale.seconds / per_line
         out = []
         for number, line in enumerate(self.line_ids()):
-            phase = slot * number / self.scale.lines  # lines start batches at different times
+            phase = 0.2 * slot * number / self.scale.lines  # lines start batches at different times
             for k in range(per_line):
-                start = int(self.start_s + k * slot + phase + 60)
-                out.append((f"{line}-{k:04d}", line, start, start + int(slot * 0.8)))
+                start = int(self.start_s + k * slot + phase)
+                out.append((f"{line}-{k:04d}", line, start, start + int(slot * 0.75)))
         return out
 
 

@@ -23,8 +23,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high] (steps of 1, 2, 2.5 or 5 times a power of ten)."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0]
-    if high <= low:
-        high = low + (abs(low) or 1.0)
+    # a range narrower than float resolution (a flat series) gets a unit-sized axis
+    if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):
+        high = low + max(abs(low), 1.0)
     raw = (high - low) / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)

@@ -1,8 +1,14 @@
 """Check one received MQTT message against the wire contract, once, at the edge (pure).
 
-A message is either accepted as a typed wire model or refused with a reason from REASONS,
+A message is either accepted as typed wire data or refused with a reason from REASONS,
 a detail naming what was expected, and, when they can be read, the gateway and seq it
 claims, so the refusal can still be acknowledged and not block the gateway's stream.
+
+Readings messages are the hot path (thousands of readings per second), so they are
+checked by pydantic's Rust core straight from the raw bytes into plain dicts
+(`ReadingsData`, a TypedDict mirroring `config.wire.ReadingsMessage` rule for rule),
+not into one frozen model per reading: the wire models cost a Python object and a Python
+validator per reading. Events are rare and keep the wire models.
 """
 
 from __future__ import annotations
@@ -10,11 +16,23 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import NotRequired, TypedDict
 
 from config.cloud import ValidationSettings
-from config.wire import EventsMessage, ReadingsMessage, TopicAddress, TopicKind, parse_topic
+from config.wire import (
+    EpochMs,
+    EventsMessage,
+    Name,
+    QuantityName,
+    ReadingsMessage,
+    Seq,
+    TopicAddress,
+    TopicKind,
+    parse_topic,
+)
 
 REASONS = (
     "too_large", "bad_topic", "bad_json", "bad_schema", "topic_mismatch", "timestamp",
@@ -22,6 +40,44 @@ REASONS = (
 )
 _SEQ_IN_HEAD = re.compile(rb'"seq"\s*:\s*(\d{1,15})\b')
 _MAX_SEQ = 2**53
+# The wire models' own settings: no extra keys, no NaN/Infinity (this also covers the
+# wire's `_finite` validator), and strict types ("7" is not 7).
+_WIRE_RULES = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+@with_config(_WIRE_RULES)
+class ReadingData(TypedDict):
+    """`config.wire.Reading` as validated data; absent keys take the wire model's defaults."""
+
+    device: Name
+    ts_ms: EpochMs
+    values: NotRequired[dict[QuantityName, float | str]]
+    quality: NotRequired[Literal["ok", "stale", "error"]]
+    error: NotRequired[Annotated[str, Field(max_length=200)] | None]
+
+
+@with_config(_WIRE_RULES)
+class ReadingsData(TypedDict):
+    """`config.wire.ReadingsMessage` as validated data."""
+
+    v: NotRequired[Literal[1]]
+    site: Name
+    gateway: Name
+    seq: Seq
+    readings: Annotated[list[ReadingData], Field(max_length=100_000)]
+
+
+_READINGS = TypeAdapter(ReadingsData)
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """An accepted readings message: one object per message, plain dicts per reading."""
+
+    site: str
+    gateway: str
+    seq: int
+    readings: list[ReadingData]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +92,7 @@ class Refusal:
         return self.address.gateway if self.address else None
 
 
-WireMessage = ReadingsMessage | EventsMessage
+WireMessage = Readings | EventsMessage
 
 
 def check_message(
@@ -51,22 +107,38 @@ def check_message(
     if len(payload) > limits.max_payload_bytes:
         detail = f"payload of {len(payload)} bytes exceeds max_payload_bytes {limits.max_payload_bytes}"
         return Refusal("too_large", detail, address, _seq_from_head(payload))
-    model = ReadingsMessage if address.kind is TopicKind.READINGS else EventsMessage
-    try:
-        message: WireMessage = model.model_validate_json(payload, strict=True)
-    except ValidationError as exc:
-        return _schema_refusal(exc, model.__name__, payload, address)
+    parsed = _parse(address, payload)
+    if isinstance(parsed, Refusal):
+        return parsed
+    message, expected, times = parsed
     if message.site != address.site or message.gateway != address.gateway:
         return Refusal(
             "topic_mismatch",
-            f"{model.__name__} names site {message.site!r} gateway {message.gateway!r}, "
+            f"{expected} names site {message.site!r} gateway {message.gateway!r}, "
             f"topic names site {address.site!r} gateway {address.gateway!r}",
             address, message.seq,
         )
-    problem = _timestamp_problem(message, received_ms, limits)
+    problem = _timestamp_problem(times, received_ms, limits)
     if problem:
         return Refusal("timestamp", problem, address, message.seq)
     return message
+
+
+def _parse(address: TopicAddress, payload: bytes) -> tuple[WireMessage, str, list[int]] | Refusal:
+    """The typed message, the wire model's name and its item timestamps, or the refusal."""
+    if address.kind is TopicKind.READINGS:
+        try:
+            data = _READINGS.validate_json(payload)
+        except ValidationError as exc:
+            return _schema_refusal(exc, ReadingsMessage.__name__, payload, address)
+        items = data["readings"]
+        readings = Readings(data["site"], data["gateway"], data["seq"], items)
+        return readings, ReadingsMessage.__name__, [item["ts_ms"] for item in items]
+    try:
+        events = EventsMessage.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        return _schema_refusal(exc, EventsMessage.__name__, payload, address)
+    return events, EventsMessage.__name__, [event.ts_ms for event in events.events]
 
 
 def _schema_refusal(exc: ValidationError, expected: str, payload: bytes, address: TopicAddress) -> Refusal:
@@ -96,12 +168,10 @@ def _seq_from_head(payload: bytes) -> int | None:
     return seq if 1 <= seq < _MAX_SEQ else None
 
 
-def _timestamp_problem(message: WireMessage, received_ms: int, limits: ValidationSettings) -> str | None:
-    items = message.readings if isinstance(message, ReadingsMessage) else message.events
-    if not items:
+def _timestamp_problem(times: list[int], received_ms: int, limits: ValidationSettings) -> str | None:
+    if not times:
         return None
-    earliest = min(item.ts_ms for item in items)
-    latest = max(item.ts_ms for item in items)
+    earliest, latest = min(times), max(times)
     if earliest < received_ms - limits.max_past_ms:
         return f"ts_ms {earliest} is more than max_past_ms {limits.max_past_ms} before receipt {received_ms}"
     if latest > received_ms + limits.max_future_ms:

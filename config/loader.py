@@ -115,11 +115,16 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         node = yaml.compose(text, Loader=_CoreSchemaLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    except RecursionError:
+        raise ConfigError(source, ["nested too deeply to be a config file"]) from None
     if node is None:
         return {}, {}
-    _check_structure(node, source)
     lines: dict[tuple[Any, ...], int] = {}
-    _line_map(node, (), lines)
+    try:
+        _check_structure(node, source)
+        _line_map(node, (), lines)
+    except RecursionError:
+        raise ConfigError(source, ["nested too deeply to be a config file"]) from None
     try:
         data = yaml.load(text, Loader=_CoreSchemaLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:

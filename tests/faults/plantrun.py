@@ -22,7 +22,7 @@ from tests.harness.world import python_module
 from tests.servers import ManagedProcess, wait_until
 
 STEADY_PLANT = Path(__file__).resolve().parent / "plants" / "steady.yaml"
-POLL_INTERVAL_S = 0.2
+POLL_INTERVAL_S = 0.1
 
 
 def agent_process(run: PlantRun) -> ManagedProcess:
@@ -78,6 +78,9 @@ def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object
         "batches (ledger)": len(rows),
         "batches within tolerance": sum(r.within_tolerance for r in rows),
         "worst batch energy error": f"{max(errors, default=0.0):.3%} (tolerance {TOLERANCE:.1%})",
+        "batch energy (attributed / ledger kWh)": "; ".join(
+            f"{r.batch_id} {r.attributed_kwh if r.attributed_kwh is None else round(r.attributed_kwh, 2)}"
+            f" / {r.truth_kwh:.2f}" for r in rows),
         **extra,
     }
 

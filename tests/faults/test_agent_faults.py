@@ -1,6 +1,6 @@
 """Agent crashes and broken agent-broker connections, on a whole simulated plant.
 
-Load: 22 devices polled every 0.2 s (110 device reads/s, several quantities each). The
+Load: 13 devices polled every 0.1 s (130 device reads/s, several quantities each). The
 ledger's batches are compared with the report, so a lost or doubled reading that moved a
 batch's energy shows twice: in the reading classes and in the batch error.
 """

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
     parser.add_argument("--plant", type=Path, default=DEMO_PLANT, help="simulated plant file")
     parser.add_argument("--speed", type=float, help="simulated seconds per real second (default: the file's)")
-    parser.add_argument("--poll", type=float, default=0.2, help="agent poll interval, real seconds")
+    parser.add_argument("--poll", type=float, default=0.1, help="agent poll interval, real seconds")
     parser.add_argument("--once", action="store_true", help="exit after the report")
     parser.add_argument("--out", type=Path, help="write report.json and ledger.json here")
     parser.add_argument("--workdir", type=Path, help="keep configs, logs and data here (default: a temp dir)")

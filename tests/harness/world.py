@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from config.cloud import load_cloud_config
 from config.gateway import load_gateway
@@ -37,7 +39,7 @@ class Options:
     plant_file: Path
     workdir: Path
     speed: float | None = None
-    poll_interval_s: float = 0.2
+    poll_interval_s: float = 0.1
     progress: Progress = _stderr
 
 
@@ -149,13 +151,13 @@ class PlantRun:
         deadline = time.monotonic() + budget
         watch = _ProgressWatch(self)
         wait_until(lambda: watch.tick() and self.ledger_ready(), budget, "the simulated schedule to end",
-                   every=0.25, fail_if=self.problem)
+                   every=0.5, fail_if=self.problem)
         wait_until(lambda: watch.tick() and set(self.batch_ids) <= self.stored_batch_ends(),
                    max(deadline - time.monotonic(), 30), "every batch_ended event in InfluxDB",
-                   every=0.25, fail_if=self.problem)
+                   every=0.5, fail_if=self.problem)
         cutoff = int(time.time() * 1000)
         wait_until(lambda: watch.tick() and self.outbox_waiting(cutoff) == 0, 60,
-                   "the agent's outbox to drain", every=0.25, fail_if=self.problem)
+                   "the agent's outbox to drain", every=0.5, fail_if=self.problem)
         self.options.progress(f"all {len(self.batch_ids)} batches stored; outbox drained")
 
     def report(self) -> list[dict[str, Any]]:
@@ -179,16 +181,12 @@ class PlantRun:
         return f"http://127.0.0.1:{port}/?token={self.services.api_token}"
 
 
-def _run(argv: list[str], sink: Any, timeout: float) -> int:
-    import subprocess
-
+def _run(argv: list[str], sink: BinaryIO, timeout: float) -> int:
     return subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                           timeout=timeout, check=False).returncode
 
 
 def _port_open(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0

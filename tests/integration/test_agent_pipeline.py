@@ -97,7 +97,7 @@ def test_exception_02_inside_a_block_still_delivers_the_other_registers(
     meter = modbus.unit(1)
     meter.set_quantity(SDM630, "voltage_l1_v", 231.0)
     meter.set_quantity(SDM630, "power_l3_w", 900.0)
-    meter.illegal = {0x08}  # current_l2_a, in the middle of the 0..17 block
+    meter.illegal = {0x08}  # current_l2_a, inside the 0..73 block
     devices = [{"id": "meter-1", "connection": "bus", "unit": 1, "profile": "sdm630", "poll_interval": 0.2}]
     config = write_config(tmp_path / "gw.yaml", gateway_dict(
         mosquitto.port, tmp_path / "outbox.sqlite", {"bus": tcp(modbus)}, devices))

@@ -14,8 +14,14 @@ def reg(address: int, dtype: DataType = DataType.F32, function: Function = Funct
     return Register(function=function, address=address, type=dtype)
 
 
-def test_sdm630_coalesces_within_the_gap_and_splits_beyond_it() -> None:
+def test_sdm630_is_one_read_across_its_undefined_registers() -> None:
     blocks = plan_profile(load_profile("sdm630"))
+    assert [(b.address, b.count) for b in blocks] == [(0, 74)]
+
+
+def test_registers_coalesce_within_the_gap_and_split_beyond_it() -> None:
+    registers = load_profile("sdm630").registers
+    blocks = plan_registers(registers, max_read=80, max_gap=10)
     assert [(b.address, b.count) for b in blocks] == [(0, 18), (52, 2), (70, 4)]
 
 

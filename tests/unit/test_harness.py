@@ -104,3 +104,12 @@ def test_a_batch_missing_from_the_report_is_shown_and_fails() -> None:
     table = format_table(rows)
     assert "B2" in table.splitlines()[3]
     assert "missing" in table.splitlines()[3]
+
+
+def test_planned_addresses_give_port_zero_devices_consecutive_ports_in_file_order() -> None:
+    plant = load_plant(DEMO_PLANT)
+    planned = configs.planned_addresses(plant, 30000, DEMO_PLANT.parent)
+    assert list(planned) == [d.id for d in plant.devices]
+    assert [a.port for a in planned.values() if isinstance(a, configs.TcpAddress)] == list(
+        range(30000, 30000 + configs.tcp_ports_needed(plant))
+    )
