@@ -5,46 +5,110 @@ so a re-delivered message overwrites itself and changes nothing stored. Every li
 written with nanosecond precision: message, reading and event times are whole
 milliseconds (suffix `000000`), dead letters keep their receive time in ns.
 
-Site, gateway, device, line and quantity names are already checked against the wire
-contract's patterns, which admit no character that needs escaping, so the hot path
-joins them as they are; only `time` (a name InfluxDB refuses) is looked for.
+Readings are the hot path: the escaped prefix of each series (measurement and tags) is
+built once per (site, gateway, device) and each field key once per quantity name, by the
+same `cloud.lineprotocol` functions every other point uses, so `time` and any name the
+line protocol cannot carry are refused there, once.
 """
 
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from cloud import lineprotocol as lp
-from config.wire import Event, EventsMessage, Quality, ReadingsMessage
+from cloud.validation import ReadingData, Readings
+from config.wire import Event, EventsMessage, ReadingsMessage
 
 MS = "000000"
 """Appended to a millisecond timestamp to make it nanoseconds."""
 PAYLOAD_HEAD_BYTES = 4096
 _EVENT_TAG_FIELDS = {"kind", "ts_ms", "device", "line"}
+_CACHE_LIMIT = 100_000
 
 
-def _value(value: float | str) -> str:
-    return repr(value) if type(value) is float else lp.field_value(value)
+class _FieldKeys(dict[str, str]):
+    """Quantity name -> `name=`, escaped and checked once per name, not once per value."""
+
+    def __missing__(self, name: str) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()  # names come from the wire: bound what a gateway can make us hold
+        text = self[name] = lp.key(name, "field key") + "="
+        return text
 
 
-def reading_lines(message: ReadingsMessage) -> list[str]:
-    """`reading` points for values, `read_error` points for stale/failed reads, one `message` point."""
-    head = f",gateway={message.gateway},site={message.site}"
-    out: list[str] = []
-    for reading in message.readings:
-        ts = f" {reading.ts_ms}{MS}"
-        values = reading.values
-        if values:
-            if "time" in values:
-                raise lp.LineProtocolError(f"device {reading.device}: quantity 'time' is reserved")
-            fields = ",".join([f"{name}={_value(v)}" for name, v in values.items()])
-            out.append(f"reading,device={reading.device}{head} {fields}{ts}")
-        if reading.quality is not Quality.OK:
-            error = f',error={lp.field_value(reading.error)}' if reading.error is not None else ""
-            quality = f'quality="{reading.quality.value}"'
-            out.append(f"read_error,device={reading.device}{head} {quality}{error}{ts}")
-    out.append(message_line(message.site, message.gateway, "readings", message.seq, len(message.readings)))
-    return out
+class _SeriesHeads(dict[str, str]):
+    """Device -> `reading,device=..,gateway=..,site=.. ` for one (site, gateway)."""
+
+    def __init__(self, site: str, gateway: str) -> None:
+        super().__init__()
+        self._tags = {"site": site, "gateway": gateway}
+
+    def __missing__(self, device: str) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        text = self[device] = "reading" + lp.tag_set({**self._tags, "device": device}) + " "
+        return text
+
+
+class ReadingLines:
+    """Readings to lines, with the escaped text of every series and field key made once.
+
+    Produces exactly what `lp.line` produces for the same point (a property test holds
+    the two together); it only avoids redoing the escaping for every reading.
+    """
+
+    def __init__(self) -> None:
+        self._keys = _FieldKeys()
+        self._heads: dict[tuple[str, str], _SeriesHeads] = {}
+        self._error_heads: dict[tuple[str, str, str], str] = {}
+
+    def lines(self, message: Readings) -> list[str]:
+        """`reading` points for values, `read_error` points for stale/failed reads, one `message` point."""
+        heads = self._series(message.site, message.gateway)
+        keys = self._keys
+        out: list[str] = []
+        for reading in message.readings:
+            values = reading.get("values")
+            if values:
+                fields = ",".join([
+                    keys[name] + (repr(v) if type(v) is float else lp.field_value(v)) for name, v in values.items()
+                ])
+                out.append(f"{heads[reading['device']]}{fields} {reading['ts_ms'] * 1_000_000}")
+            if reading.get("quality", "ok") != "ok":
+                out.append(self._error_line(message, reading))
+        out.append(message_line(message.site, message.gateway, "readings", message.seq, len(message.readings)))
+        return out
+
+    def _series(self, site: str, gateway: str) -> _SeriesHeads:
+        heads = self._heads.get((site, gateway))
+        if heads is None:
+            if len(self._heads) >= _CACHE_LIMIT:
+                self._heads.clear()
+            heads = self._heads[(site, gateway)] = _SeriesHeads(site, gateway)
+        return heads
+
+    def _error_line(self, message: Readings, reading: ReadingData) -> str:
+        # rare (a stale or failed read): built by the reference functions, no cache
+        tags = {"site": message.site, "gateway": message.gateway, "device": reading["device"]}
+        fields: dict[str, lp.FieldValue] = {"quality": reading.get("quality", "ok")}
+        error = reading.get("error")
+        if error is not None:
+            fields["error"] = error
+        return lp.line("read_error", tags, fields, reading["ts_ms"] * 1_000_000)
+
+
+def as_readings(message: ReadingsMessage) -> Readings:
+    """A wire model as the collector's validated form (for callers holding models)."""
+    data = [cast(ReadingData, r.model_dump(mode="json", exclude_defaults=True)) for r in message.readings]
+    return Readings(message.site, message.gateway, message.seq, data)
+
+
+def reading_lines(message: ReadingsMessage | Readings) -> list[str]:
+    """The lines of one readings message (see `ReadingLines.lines`)."""
+    if isinstance(message, ReadingsMessage):
+        message = as_readings(message)
+    return ReadingLines().lines(message)
 
 
 def event_fields(event: Event) -> dict[str, lp.FieldValue]:

@@ -31,6 +31,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     # integer multiples of the step, so no float drift accumulates along the axis
     first, last = math.floor(low / step), math.ceil(high / step)
+    # the divisions can underflow to zero for subnormal inputs
+    first -= first * step > low
+    last += last * step < high
     return [k * step for k in range(first, max(last, first + 1) + 1)]
 
 
