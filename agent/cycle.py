@@ -19,6 +19,11 @@ class CycleAssembler(Generic[T]):
         self.released: dict[str, int] = dict.fromkeys(connections, 0)
         self.pending: dict[int, list[T]] = {}
         self.flush = flush
+        # The horizon (lowest release) and how many connections sit at it, kept as they move:
+        # every connection releases twice per tick, so a min() over all of them per release
+        # would cost O(connections) each time, O(connections^2) per tick.
+        self.horizon = 0
+        self._at_horizon = len(connections)
 
     def report(self, connection: str, tick_ms: int, results: list[T]) -> None:
         if results:
@@ -26,7 +31,16 @@ class CycleAssembler(Generic[T]):
 
     def release(self, connection: str, before_ms: int) -> None:
         """`connection` has reported everything it will for ticks before `before_ms`."""
-        self.released[connection] = max(self.released[connection], before_ms)
-        horizon = min(self.released.values())
-        for tick in sorted(t for t in self.pending if t < horizon):
+        old = self.released[connection]
+        if before_ms <= old:
+            return
+        self.released[connection] = before_ms
+        if old != self.horizon:
+            return
+        self._at_horizon -= 1
+        if self._at_horizon:
+            return
+        self.horizon = min(self.released.values())
+        self._at_horizon = sum(1 for t in self.released.values() if t == self.horizon)
+        for tick in sorted(t for t in self.pending if t < self.horizon):
             self.flush(tick, self.pending.pop(tick))

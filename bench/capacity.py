@@ -37,8 +37,17 @@ def _step(ports: list[int], options: Options, workdir: Path, host: str, port: in
         acker.close()
 
 
+def _marginal_us(kept: list[tuple[int, float]]) -> float | None:
+    """CPU per extra device poll between the smallest and largest step kept (fixed costs cancel)."""
+    if len(kept) < 2:
+        return None
+    (low, low_cpu), (high, high_cpu) = kept[0], kept[-1]
+    return (high_cpu - low_cpu) / (high - low) * 1e6
+
+
 def run(options: Options, workdir: Path) -> list[Entry]:
-    best, best_cpu, failed_at = 0, 0.0, 0
+    kept: list[tuple[int, float]] = []
+    failed_at = 0
     with devices(max(options.capacity_steps), workdir) as all_ports, broker(workdir) as mqtt:
         for count in options.capacity_steps:
             missed, cpu = _step(all_ports[:count], options, workdir, mqtt.host, mqtt.port)
@@ -46,9 +55,15 @@ def run(options: Options, workdir: Path) -> list[Entry]:
             if missed:
                 failed_at = count
                 break
-            best, best_cpu = count, cpu
+            kept.append((count, cpu))
+    best, best_cpu = kept[-1] if kept else (0, 0.0)
     tried = "all steps kept every period" if not failed_at else f"{failed_at} devices missed periods"
-    return [
+    entries = [
         Entry("agent: devices at 1 Hz, every period kept", best, "devices", note=tried),
         Entry("agent: CPU at that load", best_cpu * 100, "% of a core"),
     ]
+    marginal = _marginal_us(kept)
+    if marginal is not None:
+        entries.append(Entry("agent: marginal CPU per device poll", marginal, "us",
+                             note=f"slope {kept[0][0]} -> {kept[-1][0]} devices; fixed costs cancel"))
+    return entries

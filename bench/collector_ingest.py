@@ -1,77 +1,176 @@
-"""Collector ingest rate next to InfluxDB's own ceiling (a benchmark, not a test).
+"""Collector ingest rate next to InfluxDB's and the broker's own ceilings (a benchmark, not a test).
 
-    .venv/bin/python -m bench.collector_ingest [--messages 400] [--readings 100]
+    .venv/bin/python -m bench.collector_ingest [--messages 1000] [--readings 100] [--warmup 50]
 
-Starts its own Mosquitto and InfluxDB on free loopback ports, measures InfluxDB's ceiling
-with raw line protocol in 10,000-point batches, then the collector (`batchmeter-cloud run`
-as a subprocess) end to end: MQTT publish -> parse -> points -> InfluxDB -> ack.
+Starts its own Mosquitto and InfluxDB on free loopback ports and, in one run:
+- InfluxDB's ceiling: the very lines the collector writes for these messages (same point
+  shape), posted in 10,000-point batches over one keep-alive connection, into a database
+  of their own; measured before and after the collector and averaged (the machine drifts);
+- the broker's ceiling: plain paho QoS 1 publish -> subscribe of the same payloads;
+- the collector (`batchmeter-cloud run` as a subprocess) end to end: MQTT publish -> parse
+  -> points -> InfluxDB -> ack. The publisher never waits per message (QoS 1, up to 1,000
+  in flight); `--warmup` messages are acked before the clock starts; the collector's CPU
+  time comes from /proc/<pid>/stat over the measured window only.
 One reading = one point (one device's values at one time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.integration.collector_harness import CollectorProcess, Gateway, cloud_settings, write_config
+from cloud.points import reading_lines
+from config.wire import Reading, ReadingsMessage, TopicKind, topic
+from tests.integration.collector_harness import (
+    BASE_MS,
+    CollectorProcess,
+    Gateway,
+    cloud_settings,
+    write_config,
+)
 from tests.servers import InfluxDB, Mosquitto, wait_until
 
+BATCH = 10_000
+INFLIGHT = 1_000
 
-def influx_ceiling(influx: InfluxDB, points: int, batch: int = 10_000) -> float:
-    lines = [f"ceiling,device=m{i % 50},gateway=gw1,site=s1 q0={i}.5,q1=2.0,q2=3.0,q3=4.0 {i}000000"
-             for i in range(points)]
-    bodies = ["\n".join(lines[i:i + batch]).encode() for i in range(0, points, batch)]
-    with httpx.Client(timeout=60) as client:
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def influx_ceiling(influx: InfluxDB, database: str, lines: list[str]) -> float:
+    """Points/s InfluxDB takes when fed pre-built bodies back to back."""
+    influx.create_database(database)
+    bodies = ["\n".join(lines[i:i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
+    with httpx.Client(timeout=120) as client:
         started = time.perf_counter()
         for body in bodies:
-            response = client.post(f"{influx.url}/write", params={"db": influx.database, "precision": "ns"},
+            response = client.post(f"{influx.url}/write", params={"db": database, "precision": "ns"},
                                    content=body)
             response.raise_for_status()
-        return points / (time.perf_counter() - started)
+        return len(lines) / (time.perf_counter() - started)
 
 
-def collector_rate(
-    mosquitto: Mosquitto, influx: InfluxDB, workdir: Path, messages: int, readings: int
-) -> float:
+def broker_ceiling(mosquitto: Mosquitto, payloads: list[bytes], readings: int) -> float:
+    """Readings/s through the broker alone: paho QoS 1 publish -> paho subscribe, no work."""
+    name = topic("bench", "gw1", TopicKind.READINGS)
+    received = threading.Semaphore(0)
+    subscribed = threading.Event()
+    subscriber = _client(mosquitto.port)
+    subscriber.on_subscribe = lambda *_: subscribed.set()
+    subscriber.on_message = lambda *_: received.release()
+    subscriber.subscribe(name, qos=1)
+    subscriber.loop_start()
+    publisher = _client(mosquitto.port)
+    publisher.loop_start()
+    try:
+        wait_until(subscribed.is_set, 10, "the bench subscriber")
+        started = time.perf_counter()
+        for payload in payloads:
+            publisher.publish(name, payload, qos=1)
+        for _ in payloads:
+            if not received.acquire(timeout=120):
+                raise TimeoutError("the broker did not deliver every message")
+        return len(payloads) * readings / (time.perf_counter() - started)
+    finally:
+        for client in (publisher, subscriber):
+            client.disconnect()
+            client.loop_stop()
+
+
+def _client(port: int) -> paho.Client:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(INFLIGHT)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    return client
+
+
+def publish_all(gateway: Gateway, payloads: dict[int, bytes]) -> None:
+    """Queue every message at once (QoS 1); paho keeps up to INFLIGHT unacknowledged."""
+    name = topic(gateway.site, gateway.gateway, TopicKind.READINGS)
+    for seq, payload in payloads.items():
+        gateway.sent[seq] = (name, payload)
+        gateway.client.publish(name, payload, qos=1)
+
+
+def collector_run(
+    mosquitto: Mosquitto, influx: InfluxDB, workdir: Path, payloads: list[bytes], readings: int, warmup: int
+) -> tuple[float, float]:
+    """(readings/s end to end, collector CPU us per reading), warm-up excluded."""
     config = write_config(workdir / "cloud.yaml", cloud_settings(
-        mosquitto.port, influx.url, influx.database, batching={"max_points": 10_000, "max_age_ms": 200},
+        mosquitto.port, influx.url, influx.database, batching={"max_points": BATCH, "max_age_ms": 100},
         validation={"max_payload_bytes": 16 * 1024 * 1024}))
     collector = CollectorProcess(config)
     gateway = Gateway(mosquitto.port)
+    numbered = dict(enumerate(payloads, start=1))
     try:
-        payloads = [gateway.readings(seq, devices=readings, quantities=4).model_dump_json().encode()
-                    for seq in range(1, messages + 1)]
-        started = time.perf_counter()
-        for seq, payload in enumerate(payloads, start=1):
-            gateway.publish(seq, payload)
+        publish_all(gateway, {seq: p for seq, p in numbered.items() if seq <= warmup})
+        wait_until(gateway.all_acked, 120, "the warm-up acked", every=0.005)
+        cpu_before, started = cpu_seconds(collector.proc.pid), time.perf_counter()
+        publish_all(gateway, {seq: p for seq, p in numbered.items() if seq > warmup})
         wait_until(gateway.all_acked, 300, "every message acked", every=0.005)
-        return messages * readings / (time.perf_counter() - started)
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(collector.proc.pid) - cpu_before
+        measured = (len(payloads) - warmup) * readings
+        return measured / elapsed, cpu / measured * 1e6
     finally:
         gateway.close()
         collector.stop()
 
 
+def make_messages(count: int, readings: int) -> list[ReadingsMessage]:
+    """The gateway stub's messages: `readings` devices x 4 quantities, one poll per seq."""
+    return [
+        ReadingsMessage(site="s1", gateway="gw1", seq=seq, readings=[
+            Reading(device=f"m{d}", ts_ms=BASE_MS + seq * 1000,
+                    values={f"q{q}": seq * 1000.0 + d * 10 + q + 0.25 for q in range(4)})
+            for d in range(readings)
+        ])
+        for seq in range(1, count + 1)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--readings", type=int, default=100, help="readings per message")
+    parser.add_argument("--warmup", type=int, default=50, help="messages acked before the clock starts")
     args = parser.parse_args()
+    messages = make_messages(args.messages, args.readings)
+    payloads = [m.model_dump_json().encode() for m in messages]
+    lines = [line for m in messages for line in reading_lines(m) if line.startswith("reading,")]
     with tempfile.TemporaryDirectory() as tmp:
         mosquitto = Mosquitto(Path(tmp) / "mosquitto").start()
         influx = InfluxDB(Path(tmp) / "influxdb").start()
         try:
-            ceiling = influx_ceiling(influx, args.messages * args.readings)
-            rate = collector_rate(mosquitto, influx, Path(tmp), args.messages, args.readings)
+            before = influx_ceiling(influx, "ceiling_before", lines)
+            broker = broker_ceiling(mosquitto, payloads, args.readings)
+            rate, cpu_us = collector_run(mosquitto, influx, Path(tmp), payloads, args.readings, args.warmup)
+            after = influx_ceiling(influx, "ceiling_after", lines)
         finally:
             influx.stop()
             mosquitto.stop()
-    print(f"InfluxDB ceiling (raw line protocol, 10k batches): {ceiling:,.0f} points/s")
-    print(f"collector end to end (MQTT -> InfluxDB -> ack):    {rate:,.0f} readings/s "
-          f"({rate / ceiling:.0%} of the ceiling; 4 quantities per reading)")
+    report(rate, cpu_us, (before + after) / 2, before, after, broker)
+
+
+def report(rate: float, cpu_us: float, ceiling: float, before: float, after: float, broker: float) -> None:
+    print(f"InfluxDB ceiling (collector's lines, 10k batches): {ceiling:,.0f} points/s "
+          f"(before {before:,.0f}, after {after:,.0f})")
+    print(f"broker ceiling (paho QoS 1 pub -> sub, same payloads): {broker:,.0f} readings/s")
+    print(f"collector end to end (MQTT -> InfluxDB -> ack):     {rate:,.0f} readings/s")
+    print(f"ratio to the InfluxDB ceiling:                      {rate / ceiling:.0%}")
+    print(f"collector CPU per reading:                          {cpu_us:.1f} us "
+          "(4 quantities per reading)")
 
 
 if __name__ == "__main__":

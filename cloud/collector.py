@@ -25,12 +25,15 @@ from cloud.influx import InfluxError, RejectedLine
 from cloud.lineprotocol import LineProtocolError
 from cloud.metrics import Metrics
 from cloud.mqtt import Inbound
-from cloud.validation import Refusal, check_message
+from cloud.validation import Readings, Refusal, check_message
 from config.cloud import CloudConfig
-from config.wire import AckMessage, ReadingsMessage, TopicAddress, TopicKind, seq_ranges, topic
+from config.wire import AckMessage, TopicAddress, TopicKind, seq_ranges, topic
 
 log = logging.getLogger(__name__)
 M = "batchmeter_collector_"
+RECEIVE_CHUNK = 64
+"""Messages parsed between two turns of the event loop, so the writer's HTTP exchange
+(sending a batch, reading InfluxDB's answer, acking) never waits behind a long backlog."""
 
 
 class Inbox(Protocol):
@@ -80,6 +83,7 @@ class Collector:
         self._give_up = asyncio.Event()
         self._last_dead_letter_ns = 0
         self._waiting_points = 0
+        self._reading_lines = points.ReadingLines()
 
     # --- receiving (pure apart from the metrics) -------------------------------------
     def accept(self, item: Inbound) -> None:
@@ -92,11 +96,11 @@ class Collector:
         if isinstance(checked, Refusal):
             self._refuse(item, checked)
             return
-        kind = "readings" if isinstance(checked, ReadingsMessage) else "events"
+        kind = "readings" if isinstance(checked, Readings) else "events"
         identity = (checked.site, checked.gateway, kind, checked.seq)
         if identity not in batch.seen:  # a replay within one batch: its points are already here
             try:
-                lines = points.reading_lines(checked) if isinstance(checked, ReadingsMessage) else (
+                lines = self._reading_lines.lines(checked) if isinstance(checked, Readings) else (
                     points.event_lines(checked))
             except LineProtocolError as exc:
                 address = TopicAddress(checked.site, checked.gateway, TopicKind(kind))
@@ -104,7 +108,7 @@ class Collector:
                 return
             batch.seen.add(identity)
             batch.lines.extend(lines)
-            if isinstance(checked, ReadingsMessage):
+            if isinstance(checked, Readings):
                 batch.readings += len(checked.readings)
             else:
                 batch.events += len(checked.events)
@@ -150,13 +154,16 @@ class Collector:
     async def _collect(self, stop: asyncio.Event, writer: asyncio.Task[None]) -> None:
         batching = self._config.batching
         while not stop.is_set() and not writer.done():
-            for item in await self._inbox.receive(2000, self._wait_s(batching.max_age_ms)):
+            for item in await self._inbox.receive(RECEIVE_CHUNK, self._wait_s(batching.max_age_ms)):
                 self.accept(item)
                 if len(self._batch.lines) >= batching.max_points:
                     await self._hand_over()
             if self._batch.lines and self._age_ms() >= batching.max_age_ms:
                 await self._hand_over()
             self._metrics.set(M + "inbound_depth", float(self._inbox.depth))
+            # receive() returns at once while a backlog lasts; without this turn the writer
+            # would only run when the hand-over queue is full, and writes would not overlap
+            await asyncio.sleep(0)
 
     async def _give_up_after(self, stop: asyncio.Event) -> None:
         await stop.wait()

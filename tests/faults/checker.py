@@ -53,6 +53,7 @@ class Verdict:
     messages_lost: int = 0
     seq_conflicts: int = 0
     before_record: int = 0
+    lost_seqs: set[tuple[str, int]] = field(default_factory=set)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def note(self, kind: str, what: object) -> None:
@@ -165,6 +166,7 @@ def check(
                 verdict.pending += 1
             else:
                 verdict.lost += 1
+                verdict.lost_seqs.add(sent.seq_owner[identity])
                 verdict.note("lost", (identity, "seq", sent.seq_owner[identity]))
         elif _same(held[identity], value):
             verdict.stored_once += 1

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tests.faults.checker import Verdict, check
-from tests.faults.store import stored_readings, stored_seqs
+from tests.faults.store import dead_letters, stored_readings, stored_seqs
 from tests.faults.tap import WireTap
 from tests.harness import TOLERANCE, Options, PlantRun, compare, plant_run
 from tests.harness.world import python_module
@@ -75,6 +75,7 @@ def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object
         "load (device reads/s)": round(devices / POLL_INTERVAL_S),
         **verdict.figures(),
         "seq gaps": len(seq_gaps(seqs)),
+        "dead letters": len(dead_letters(run.influxdb.url, run.influxdb.database)),
         "batches (ledger)": len(rows),
         "batches within tolerance": sum(r.within_tolerance for r in rows),
         "worst batch energy error": f"{max(errors, default=0.0):.3%} (tolerance {TOLERANCE:.1%})",
@@ -89,3 +90,13 @@ def verdict_of_run(run: PlantRun, tap: WireTap) -> Verdict:
     url, db = run.influxdb.url, run.influxdb.database
     return check(tap.messages(), stored_readings(url, db), stored_seqs(url, db),
                  observed_since_ms=tap.subscribed_ms)
+
+
+def lost_message_evidence(run: PlantRun, verdict: Verdict) -> str:
+    """What InfluxDB holds for the seqs of the first lost readings: for the failure message."""
+    out = []
+    for _, seq in sorted(verdict.lost_seqs)[:2]:
+        rows = run.influxdb.query(f'SELECT * FROM "message" WHERE "seq" = {seq}')
+        out.append(f"message points for seq {seq}: {rows}")
+    out.append(f"dead letters: {dead_letters(run.influxdb.url, run.influxdb.database)[:3]}")
+    return "\n".join(out)

@@ -14,6 +14,7 @@ import pytest
 from tests.faults.conftest import Record
 from tests.faults.plantrun import (
     agent_process,
+    lost_message_evidence,
     plant_figures,
     repoint_agent_mqtt,
     restart_agent,
@@ -69,6 +70,16 @@ def test_agent_killed_with_sigkill_repeatedly(tmp_path: Path, figures: Record, k
     _assert_clean(run, values, verdict.summary())
 
 
+PUBLISHER_DIES = (
+    "agent/mqtt.py Publisher._session: when the broker connection is lost (FIN or RST; "
+    "'Disconnected during message iteration'), the TaskGroup leaves the task's cancelling() count "
+    "non-zero on Python 3.11, so _session raises CancelledError, Publisher.run() ends for good and "
+    "the agent never reconnects: it keeps polling into its outbox and publishes nothing more "
+    "(reproduced with the Publisher alone behind tests/faults/proxy.py, 4 runs of 5)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=PUBLISHER_DIES)
 @pytest.mark.parametrize("stall_s_messages", [25])
 def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Record,
                                                   stall_s_messages: int) -> None:
@@ -89,11 +100,12 @@ def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Recor
         _more_stored(run, 20)
         run.wait_done()
         verdict = verdict_of_run(run, tap)
+        evidence = lost_message_evidence(run, verdict) if verdict.lost else ""
         values = plant_figures(run, tap, verdict, **{
             "connections cut (FIN)": cut_fin, "connections cut (RST)": cut_rst,
             "proxy connections accepted": proxy.stats.accepted})
     figures("agent-broker connection stalled, then cut without and with a reset", values)
-    _assert_clean(run, values, verdict.summary())
+    _assert_clean(run, values, verdict.summary() + "\n" + evidence)
     assert agent_process(run).exited() is None
 
 
