@@ -131,8 +131,13 @@ async def _run(gateway: Gateway, profiles: dict[str, Profile]) -> int:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        agent.publisher.stop()
+        task.cancel()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await agent.run()
     except asyncio.CancelledError:

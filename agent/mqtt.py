@@ -42,6 +42,7 @@ class Publisher:
         self.connected = False
         self.counters = {"published": 0, "resent": 0, "acked": 0, "bad_acks": 0, "disconnects": 0}
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """New messages are in the outbox."""
@@ -68,11 +69,17 @@ class Publisher:
             tls_params=params, timeout=10,
         )
 
+    def stop(self) -> None:
+        """Make `run` return once its session ends, even if the MQTT library swallows the cancel."""
+        self._stopping = True
+
     async def run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             connected_at = time.monotonic()
             await self._session()
+            if self._stopping:
+                return
             self.counters["disconnects"] += 1
             attempt = 0 if time.monotonic() - connected_at > 30 else attempt + 1
             # Jitter keeps a fleet of gateways from reconnecting in step after a broker restart.

@@ -68,7 +68,8 @@ def seq_gaps(seqs: set[tuple[str, int]]) -> list[tuple[str, int]]:
 
 def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object) -> dict[str, object]:
     seqs = stored_seqs(run.influxdb.url, run.influxdb.database, topic=None)
-    rows = compare(run.report(), run.ledger())
+    report = run.report()
+    rows = compare(report, run.ledger())
     errors = [abs(r.error) if r.error is not None else 1.0 for r in rows]
     devices = len(run.plant.devices)
     return {
@@ -82,6 +83,8 @@ def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object
         "batch energy (attributed / ledger kWh)": "; ".join(
             f"{r.batch_id} {r.attributed_kwh if r.attributed_kwh is None else round(r.attributed_kwh, 2)}"
             f" / {r.truth_kwh:.2f}" for r in rows),
+        "completeness (report)": ", ".join(f"{r.completeness}" for r in rows),
+        "alarms (report)": sum(len(b.get("alarms", [])) for b in report),
         **extra,
     }
 
