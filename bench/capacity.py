@@ -15,14 +15,16 @@ from bench.edge import agent
 from bench.gateway_config import device_names
 from bench.modbus_fixture import devices
 from bench.options import Options
-from bench.procstat import measure
+from bench.procstat import machine_busy_s, measure
 from bench.results import Entry
 from bench.services import broker
 from tests.servers import wait_until
 
 
-def _step(ports: list[int], options: Options, workdir: Path, host: str, port: int) -> tuple[int, float]:
-    """(missed periods, CPU share of one core) for one gateway polling `ports`."""
+def _step(
+    ports: list[int], options: Options, workdir: Path, host: str, port: int
+) -> tuple[int, float, float]:
+    """(missed periods, the agent's share of one core, the machine's busy share) polling `ports`."""
     acker = Acker(host, port)
     try:
         with agent(f"cap{len(ports)}", ports, port, workdir) as (process, config):
@@ -30,9 +32,12 @@ def _step(ports: list[int], options: Options, workdir: Path, host: str, port: in
             wait_until(lambda: len(acker.readings) == len(names), 60, f"first cycle of {len(names)} devices")
             time.sleep(options.warmup_s)  # let connection set-up settle before judging periods
             since = int(time.time() * 1000)
+            busy_before, total_before = machine_busy_s()
             window = measure(process.pid, options.capacity_window_s)
+            busy_after, total_after = machine_busy_s()
             until = int(time.time() * 1000) - 2000
-            return acker.missed_periods(since, until, 1000, names), window.cpu_s / window.seconds
+            busy = (busy_after - busy_before) / (total_after - total_before)
+            return acker.missed_periods(since, until, 1000, names), window.cpu_s / window.seconds, busy
     finally:
         acker.close()
 
@@ -50,8 +55,9 @@ def run(options: Options, workdir: Path) -> list[Entry]:
     failed_at = 0
     with devices(max(options.capacity_steps), workdir) as all_ports, broker(workdir) as mqtt:
         for count in options.capacity_steps:
-            missed, cpu = _step(all_ports[:count], options, workdir, mqtt.host, mqtt.port)
-            print(f"   capacity: {count} devices, {missed} missed periods, {cpu:.0%} CPU", flush=True)
+            missed, cpu, busy = _step(all_ports[:count], options, workdir, mqtt.host, mqtt.port)
+            print(f"   capacity: {count} devices, {missed} missed periods, agent {cpu:.0%} of a core, "
+                  f"machine {busy:.0%} busy", flush=True)
             if missed:
                 failed_at = count
                 break

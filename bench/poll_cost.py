@@ -90,7 +90,8 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         bare = floor(ports, settings, workdir)
         edge = edge_agent(ports, settings, workdir)
     n = settings.devices
-    note = f"{n} SDM630-like devices, 1 Hz, {values_per_poll()} values in 3 reads"
+    reads = len(plan_profile(load_profile("sdm630")))
+    note = f"{n} SDM630-like devices, 1 Hz, {values_per_poll()} values in {reads} read(s)"
     return [
         Entry("agent: CPU per device poll", edge.us_per_poll, "us", bare.us_per_poll,
               note=f"limit: bare pymodbus floor; {note}"),

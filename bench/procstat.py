@@ -72,3 +72,10 @@ def measure(pid: int, seconds: float, every: float = 0.5) -> Window:
         peak = max(peak, sample(pid).rss_bytes)
     end = sample(pid)
     return Window(time.monotonic() - began, end.cpu_s - start.cpu_s, max(peak, end.rss_bytes))
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / _TICKS, sum(fields) / _TICKS

@@ -31,7 +31,7 @@ from config.wire import AckMessage, TopicAddress, TopicKind, seq_ranges, topic
 
 log = logging.getLogger(__name__)
 M = "batchmeter_collector_"
-RECEIVE_CHUNK = 64
+RECEIVE_CHUNK = 32
 """Messages parsed between two turns of the event loop, so the writer's HTTP exchange
 (sending a batch, reading InfluxDB's answer, acking) never waits behind a long backlog."""
 

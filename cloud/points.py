@@ -65,19 +65,20 @@ class ReadingLines:
 
     def lines(self, message: Readings) -> list[str]:
         """`reading` points for values, `read_error` points for stale/failed reads, one `message` point."""
-        heads = self._series(message.site, message.gateway)
-        keys = self._keys
+        site, gateway, readings = message.site, message.gateway, message.readings
+        heads, keys, text = self._series(site, gateway), self._keys, lp.field_value
         out: list[str] = []
-        for reading in message.readings:
+        for reading in readings:
             values = reading.get("values")
             if values:
+                # inline on purpose: this loop runs once per reading; a call per field costs
                 fields = ",".join([
-                    keys[name] + (repr(v) if type(v) is float else lp.field_value(v)) for name, v in values.items()
+                    keys[name] + (repr(v) if type(v) is float else text(v)) for name, v in values.items()
                 ])
                 out.append(f"{heads[reading['device']]}{fields} {reading['ts_ms'] * 1_000_000}")
             if reading.get("quality", "ok") != "ok":
                 out.append(self._error_line(message, reading))
-        out.append(message_line(message.site, message.gateway, "readings", message.seq, len(message.readings)))
+        out.append(message_line(site, gateway, "readings", message.seq, len(readings)))
         return out
 
     def _series(self, site: str, gateway: str) -> _SeriesHeads:
@@ -137,8 +138,8 @@ def event_lines(message: EventsMessage) -> list[str]:
 
 def message_line(site: str, gateway: str, topic: str, seq: int, count: int) -> str:
     """The receipt of one message; time = seq as ms, so a replay overwrites and gaps show."""
-    fields = f"seq={float(seq)!r},count={float(count)!r}"
-    return f"message,gateway={gateway},site={site},topic={topic} {fields} {seq}{MS}"
+    tags = {"site": site, "gateway": gateway, "topic": topic}
+    return lp.line("message", tags, {"seq": float(seq), "count": float(count)}, seq * 1_000_000)
 
 
 def dead_letter_line(

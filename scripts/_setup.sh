@@ -16,7 +16,7 @@ _missing_packages() {
   local -a missing=()
   _have mosquitto || missing+=(mosquitto)
   _have influxd || missing+=(influxdb)
-  _have chromium || missing+=(chromium)
+  _have chromium || missing+=(chromium fonts-liberation)  # fonts: legible screenshots
   _have chromedriver || missing+=(chromium-driver)
   _have python3 || missing+=(python3)
   if _have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -61,21 +61,24 @@ _install_system_packages() {
   local policy=/usr/sbin/policy-rc.d made_policy=""
   if [ ! -e "$policy" ]; then
     _as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && made_policy=1
+    # shellcheck disable=SC2064  # expand now: the path is fixed
+    trap "_as_root rm -f '$policy'" EXIT  # also when interrupted mid-install
   fi
   # word splitting of $missing is intended: it is a list of package names
   # shellcheck disable=SC2086
   if ! { _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
          _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null; }; then
-    [ -n "$made_policy" ] && _as_root rm -f "$policy"
     die "apt-get could not install: $missing"
   fi
-  [ -n "$made_policy" ] && _as_root rm -f "$policy"
+  if [ -n "$made_policy" ]; then _as_root rm -f "$policy"; trap - EXIT; fi
   _quiet_packaged_services
 }
 
 _stamp_of() { sha256sum "$BATCHMETER_ROOT/pyproject.toml" | cut -d' ' -f1; }
 
 _install_project() {
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "batchmeter needs Python >= 3.11; python3 is $(python3 -V 2>&1). Install a newer python3."
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     python3 -m venv "$VENV"

@@ -101,5 +101,12 @@ def lost_message_evidence(run: PlantRun, verdict: Verdict) -> str:
     for _, seq in sorted(verdict.lost_seqs)[:2]:
         rows = run.influxdb.query(f'SELECT * FROM "message" WHERE "seq" = {seq}')
         out.append(f"message points for seq {seq}: {rows}")
+    for example in verdict.examples.get("lost", [])[:1]:
+        device, ts = example.split("'")[3], int(example.split(", ")[3].rstrip(")"))
+        near = run.influxdb.query(f"SELECT * FROM \"reading\" WHERE \"device\" = '{device}' AND "
+                                  f"time >= {ts - 1000}ms AND time <= {ts + 1000}ms")
+        errors = run.influxdb.query(f"SELECT * FROM \"read_error\" WHERE \"device\" = '{device}' AND "
+                                    f"time >= {ts - 1000}ms AND time <= {ts + 1000}ms")
+        out.append(f"{device} readings within 1 s of {ts}: {near}\nread errors: {errors}")
     out.append(f"dead letters: {dead_letters(run.influxdb.url, run.influxdb.database)[:3]}")
     return "\n".join(out)

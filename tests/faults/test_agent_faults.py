@@ -34,9 +34,9 @@ def _messages_stored(run: PlantRun) -> int:
     return len(stored_seqs(run.influxdb.url, run.influxdb.database))
 
 
-def _more_stored(run: PlantRun, extra: int) -> None:
+def _more_stored(run: PlantRun, extra: int, timeout: float = 30) -> None:
     target = _messages_stored(run) + extra
-    wait_until(lambda: _messages_stored(run) >= target, 60, f"{extra} more messages stored",
+    wait_until(lambda: _messages_stored(run) >= target, timeout, f"{extra} more messages stored",
                every=0.2, fail_if=run.problem)
 
 
@@ -90,6 +90,31 @@ PUBLISHER_DIES = (
 )
 
 
+RECONNECT_S = 20.0
+"""Ample for the agent's first reconnect attempts (backoff from 0.5 s) after a short outage."""
+
+
+@pytest.mark.xfail(strict=True, reason=PUBLISHER_DIES)
+@pytest.mark.parametrize("outage_messages", [20])
+def test_broker_stopped_and_restarted_under_the_agent(tmp_path: Path, figures: Record,
+                                                      outage_messages: int) -> None:
+    with tapped_run(tmp_path) as (run, tap):
+        _more_stored(run, 20)
+        run.mosquitto.stop()
+        waiting = run.outbox_waiting()
+        wait_until(lambda: run.outbox_waiting() >= waiting + outage_messages, 30,
+                   "the agent to keep polling into its outbox while the broker is down", fail_if=run.problem)
+        run.mosquitto.start()
+        try:
+            _more_stored(run, 20, timeout=RECONNECT_S)
+            run.wait_done(timeout_s=60)
+        finally:
+            verdict = verdict_of_run(run, tap)
+            values = plant_figures(run, tap, verdict, **{"broker outages": 1})
+            figures("broker stopped and restarted under the real agent", values)
+    _assert_clean(run, values, verdict.summary())
+
+
 @pytest.mark.xfail(strict=True, reason=PUBLISHER_DIES)
 @pytest.mark.parametrize("stall_s_messages", [25])
 def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Record,
@@ -106,9 +131,9 @@ def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Recor
                    "the agent to keep polling into its outbox during the stall", fail_if=run.problem)
         cut_fin = proxy.cut(reset=False)
         proxy.set_mode(Mode.PASS)
-        _more_stored(run, 20)
+        _more_stored(run, 20, timeout=RECONNECT_S)
         cut_rst = proxy.cut(reset=True)
-        _more_stored(run, 20)
+        _more_stored(run, 20, timeout=RECONNECT_S)
         run.wait_done()
         verdict = verdict_of_run(run, tap)
         evidence = lost_message_evidence(run, verdict) if verdict.lost else ""

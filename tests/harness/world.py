@@ -23,6 +23,7 @@ from config.cloud import load_cloud_config
 from config.gateway import load_gateway
 from config.plant import load_plant as load_plant_model
 from config.simplant import SimPlant, load_plant
+from simulators.plant import Plant
 from tests.harness import configs
 from tests.harness.simulator import Simulator
 from tests.servers import InfluxDB, ManagedProcess, Mosquitto, free_port, free_port_range, wait_until
@@ -49,14 +50,8 @@ def python_module(module: str, *args: str) -> list[str]:
 
 
 def schedule_sim_s(plant: SimPlant) -> float:
-    """Simulated seconds until the last batch of the plant's schedule ends."""
-    ends = []
-    for line in plant.lines:
-        t = float(line.start_s)
-        for batch in plant.schedule.get(line.id, []):
-            t += batch.idle_before_s + batch.setup_s + batch.run_s
-        ends.append(t)
-    return max(ends, default=0.0)
+    """Simulated seconds until the simulator writes its ledger (last batch end or last ticket)."""
+    return float(Plant(plant).horizon_s)
 
 
 @dataclass
