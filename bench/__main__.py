@@ -33,6 +33,7 @@ def _run_stage(name: str, stage: Stage, options: Options) -> list[Entry]:
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         entries = [Entry(f"{name}: not measured", float("nan"), "", note=f"failed: {exc}"[:160])]
+    entries = [replace(entry, stage=name) for entry in entries]
     print(f"== {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     for entry in entries:
         print(f"   {entry.name}: {entry.value:.4g} {entry.unit}", file=sys.stderr, flush=True)
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(entries))
     if args.markdown:
         print("\n" + markdown(entries))
-    write_json(entries, args.out)
+    # a partial run updates its own stages' rows and keeps the others'
+    write_json(entries, args.out, list(stages.ALL) if args.only else None)
     print(f"\n{'quick' if options.quick else 'full'} run on {machine.describe()}; written {args.out}")
     return 1 if any(e.note.startswith("failed") for e in entries) else 0
 

@@ -21,6 +21,7 @@ class Entry:
     unit: str
     limit: float | None = None
     note: str = ""
+    stage: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -38,6 +39,8 @@ class Entry:
             out["ratio"] = None if ratio is None else round(ratio, 4)
         if self.note:
             out["note"] = self.note
+        if self.stage:
+            out["stage"] = self.stage
         return out
 
 
@@ -77,5 +80,12 @@ def markdown(entries: Iterable[Entry]) -> str:
     return "\n".join(lines)
 
 
-def write_json(entries: Iterable[Entry], path: Path) -> None:
-    path.write_text(json.dumps([e.as_json() for e in entries], indent=2) + "\n")
+def write_json(entries: Iterable[Entry], path: Path, order: list[str] | None = None) -> None:
+    """Write `entries`; with `order` (stage names), keep the file's rows of the other stages."""
+    rows = [e.as_json() for e in entries]
+    if order is not None and path.exists():
+        fresh = {row.get("stage") for row in rows}
+        kept = [row for row in json.loads(path.read_text()) if row.get("stage") not in fresh]
+        rank = {name: index for index, name in enumerate(order)}
+        rows = sorted(kept + rows, key=lambda row: rank.get(row.get("stage", ""), len(rank)))
+    path.write_text(json.dumps(rows, indent=2) + "\n")

@@ -60,26 +60,44 @@ class ReadingLines:
 
     def __init__(self) -> None:
         self._keys = _FieldKeys()
+        self._templates: dict[tuple[str, ...], str] = {}
+        """Quantity names of a reading -> `k1=%r,k2=%r`, its field set as a % template."""
         self._heads: dict[tuple[str, str], _SeriesHeads] = {}
         self._error_heads: dict[tuple[str, str, str], str] = {}
 
     def lines(self, message: Readings) -> list[str]:
         """`reading` points for values, `read_error` points for stale/failed reads, one `message` point."""
         site, gateway, readings = message.site, message.gateway, message.readings
-        heads, keys, text = self._series(site, gateway), self._keys, lp.field_value
+        heads, templates = self._series(site, gateway), self._templates
         out: list[str] = []
         for reading in readings:
             values = reading.get("values")
             if values:
-                # inline on purpose: this loop runs once per reading; a call per field costs
-                fields = ",".join([
-                    keys[name] + (repr(v) if type(v) is float else text(v)) for name, v in values.items()
-                ])
+                # inline on purpose: this loop runs once per reading. Values are float | str
+                # (the wire's types); all-float readings, the usual case, are formatted by one
+                # `%` on a template cached per set of quantity names (%r is repr, in C)
+                numbers = tuple(values.values())
+                if str in map(type, numbers):
+                    fields = self._mixed_fields(values)
+                else:
+                    names = tuple(values)
+                    fields = (templates.get(names) or self._template(names)) % numbers
                 out.append(f"{heads[reading['device']]}{fields} {reading['ts_ms'] * 1_000_000}")
             if reading.get("quality", "ok") != "ok":
                 out.append(self._error_line(message, reading))
         out.append(message_line(site, gateway, "readings", message.seq, len(readings)))
         return out
+
+    def _template(self, names: tuple[str, ...]) -> str:
+        if len(self._templates) >= _CACHE_LIMIT:
+            self._templates.clear()
+        keys = self._keys  # escapes and checks each name (refusing `time`) before caching
+        text = self._templates[names] = ",".join([keys[name].replace("%", "%%") + "%r" for name in names])
+        return text
+
+    def _mixed_fields(self, values: dict[str, float | str]) -> str:
+        keys = self._keys
+        return ",".join([keys[name] + lp.field_value(value) for name, value in values.items()])
 
     def _series(self, site: str, gateway: str) -> _SeriesHeads:
         heads = self._heads.get((site, gateway))

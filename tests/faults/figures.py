@@ -17,12 +17,36 @@ _BLOB = re.compile(r"<!-- figures\n(.*)\n-->", re.S)
 
 HEADER = """# Reliability figures
 
-Written by the fault tier (`pytest -m faults tests/faults`); do not edit by hand.
-Every scenario runs at a steady load of at least 100 readings/s and passes only with
-0 lost and 0 duplicated readings, classified by `tests/faults/checker.py` from what was
-sent (a test publisher's record or a tap on the broker), what the outboxes still hold and
-what InfluxDB stores. A scenario marked *xfail* fails because of the bug named in its
-reason; its figures are those of the failing run.
+Written by the fault tier (`pytest tests/faults tests/unit/test_loader_hostile.py`); do not
+edit by hand: each run rewrites the tables of the scenarios it ran and keeps the others.
+
+## How the figures are made
+
+- **Load.** Collector scenarios: a test gateway (`tests/faults/gateway.py`) publishes 20
+  readings every 100 ms (200 readings/s, 2 quantities each) with the agent's wire behaviour:
+  per-gateway `seq`, QoS 1, delete on ack, re-send after 2 s. Plant scenarios: the simulated
+  plant `tests/faults/plants/steady.yaml` (13 devices polled every 0.1 s = 130 device
+  reads/s, ~11 quantities each) through the real agent, broker, collector and InfluxDB.
+- **Sent.** The test gateway's own record; for the real agent, a wire tap (a non-shared
+  subscriber on the broker) records every readings message, first sends and re-sends.
+- **Classes** (`tests/faults/checker.py`), per value identity (gateway, device, quantity,
+  ts_ms): *stored once* (present with the sent value), *lost* (absent, and its message not
+  pending in an outbox), *corrupted* (present with another value), *duplicated*,
+  *unexpected* (stored, never sent, matching no sent read).
+- **Duplicated.** InfluxDB keeps one point per series + timestamp, so re-delivering a reading
+  under its own identity is invisible and harmless (that is the idempotence the design relies
+  on). Double counting can only appear as the same read stored under a *second* identity (a
+  re-polled or re-stamped reading: a stored point nobody sent whose values equal one sent read
+  of that device; the test gateway's counters make every read unique, and a match on values
+  that repeat, e.g. an idle controller, is not counted) or as one `seq` carrying two different
+  sets of readings (*seq conflicts*). *Seq gaps* are seqs below a gateway's highest stored one
+  that InfluxDB lacks (messages lost before the tap could see them).
+- **Batch energy.** The report (`batchmeter-cloud report`) against the simulator's ledger,
+  tolerance 0.5 % as in the e2e tier.
+
+A scenario passes only with 0 lost, 0 duplicated, 0 seq conflicts (and for plants 0 seq
+gaps and every batch within tolerance). *xfail* marks a scenario failing because of the bug
+named in its test's reason; its figures are those of the failing run.
 """
 
 

@@ -7,6 +7,7 @@ re-pointing the agent at a proxy, and the figures (reading classes, seq gaps, ba
 from __future__ import annotations
 
 import signal
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.faults.checker import Verdict, check
 from tests.faults.store import dead_letters, stored_readings, stored_seqs
 from tests.faults.tap import WireTap
 from tests.harness import TOLERANCE, Options, PlantRun, compare, plant_run
+from tests.harness.configs import GATEWAY_ID
 from tests.harness.world import python_module
 from tests.servers import ManagedProcess, wait_until
 
@@ -89,9 +91,21 @@ def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object
     }
 
 
+def outbox_pending(run: PlantRun) -> set[tuple[str, int]]:
+    """(gateway, seq) of what the agent's outbox still holds unacknowledged."""
+    path = run.workdir / "outbox.sqlite"
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return {(GATEWAY_ID, int(seq)) for (seq,) in db.execute("SELECT seq FROM message")}
+    finally:
+        db.close()
+
+
 def verdict_of_run(run: PlantRun, tap: WireTap) -> Verdict:
     url, db = run.influxdb.url, run.influxdb.database
-    return check(tap.messages(), stored_readings(url, db), stored_seqs(url, db),
+    return check(tap.messages(), stored_readings(url, db), stored_seqs(url, db), outbox_pending(run),
                  observed_since_ms=tap.subscribed_ms)
 
 

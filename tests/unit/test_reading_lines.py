@@ -124,3 +124,8 @@ def test_validation_accepts_exactly_what_the_wire_model_accepts(data: st.DataObj
     assert isinstance(checked, Readings)
     assert (checked.site, checked.gateway, checked.seq) == (model.site, model.gateway, model.seq)
     assert outcome(points.ReadingLines().lines, checked) == outcome(points.reading_lines, model)
+
+
+def test_a_percent_sign_in_a_name_is_not_read_as_a_template_placeholder() -> None:
+    message = Readings("s1", "gw1", 1, [{"device": "m1", "ts_ms": 5, "values": {"a%s": 1.5, "b%%": 2.0}}])
+    assert points.ReadingLines().lines(message) == reference_lines(message)
