@@ -2,9 +2,11 @@
 
 Uses the attribution part's own I/O (cloud/results.py) and report formatting
 (cloud/reports.py), in process, against a real InfluxDB holding bench.plant_data's plant:
-- one batch: `recompute` over exactly that batch's window (it loads the window's readings
-  and events with its margins, attributes, compares with and writes the stored result);
-- 1,000 batches: `load_results` over the whole span, `select`, `to_json` (the report file).
+- one batch: `recompute` over exactly that batch's window (it loads the events around it and
+  the readings that batch needs, attributes, compares with and writes the stored result);
+- 1,000 batches: `load_summaries` over the whole span (each result's numeric fields, no
+  `detail`), `select`, `summaries_to_json`: what a list needs. Beside it, the full-detail
+  listing (`load_results`, `select`, `to_json`), for comparison.
 The 1,000 stored results are the measured batch's real result re-stamped per batch (id,
 line, times), written with `result_line`: listing cost depends on how many results there
 are and how big, not on their numbers, and attributing all of them first would take longer
@@ -25,8 +27,8 @@ from bench.results import Entry
 from bench.services import influxdb
 from cloud.attribution.model import BatchResult
 from cloud.influx import InfluxHttp
-from cloud.reports import select, to_json
-from cloud.results import Window, load_results, recompute, result_line
+from cloud.reports import select, summaries_to_json, to_json
+from cloud.results import Window, load_results, load_summaries, recompute, result_line
 from config.plant import PlantModel, load_plant
 
 SLOW_S = 10.0
@@ -55,7 +57,7 @@ def _restamped(template: BatchResult, plant: Plant) -> list[str]:
 
 async def _measure(
     influx: InfluxHttp, model: PlantModel, plant: Plant, options: Options
-) -> tuple[float, float, int]:
+) -> tuple[float, float, float, int]:
     batch_id, _line, start, end = covered_batch(plant, options.report_margin_s)
     one = Window(start * 1000, end * 1000)
     now_ms = int(time.time() * 1000)
@@ -68,10 +70,14 @@ async def _measure(
     span = Window(plant.start_s * 1000, plant.end_s * 1000)
 
     async def listing() -> str:
+        return summaries_to_json(select(await load_summaries(influx, span)))
+
+    async def full_listing() -> str:
         return to_json(select(await load_results(influx, span)))
 
-    listed = len(select(await load_results(influx, span)))
-    return attribute_s, await _timed(listing, options.report_repeats), listed
+    listed = len(select(await load_summaries(influx, span)))
+    list_s = await _timed(listing, options.report_repeats)
+    return attribute_s, list_s, await _timed(full_listing, options.report_repeats), listed
 
 
 def run(options: Options, workdir: Path) -> list[Entry]:
@@ -82,17 +88,20 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         model = load_plant(write_plant_file(plant, workdir / "plant.yaml"))
         influx = InfluxHttp(server.url, server.database, timeout=600)
 
-        async def main() -> tuple[float, float, int]:
+        async def main() -> tuple[float, float, float, int]:
             try:
                 return await _measure(influx, model, plant, options)
             finally:
                 await influx.close()
 
-        attribute_s, list_s, listed = asyncio.run(main())
+        attribute_s, list_s, full_s, listed = asyncio.run(main())
     data = (f"{scale.meters} meters at 1 Hz, {scale.readings_days:g} of {scale.span_days:g} days "
             f"({scale.points:,} readings), {len(plant.windows())} batches")
     return [
         Entry("reports: attribute one batch", attribute_s * 1000, "ms", note=data),
-        Entry(f"reports: list {listed} batches (load, select, JSON)", list_s * 1000, "ms"),
+        Entry(f"reports: list {listed} batches (load, select, JSON)", list_s * 1000, "ms",
+              note="numeric fields of batch_result only"),
+        Entry(f"reports: list {listed} batches with full detail", full_s * 1000, "ms",
+              note="every result's detail JSON parsed (load_results, to_json)"),
         Entry("reports: loader into InfluxDB", rate, "points/s", note="bench.plant_data, 2 writer processes"),
     ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from cloud.attribution.aggregates import aggregate
-from cloud.attribution.model import BatchResult
+from cloud.attribution.model import BatchResult, BatchSummary
 
 CONTRACT_FIELDS = (
     "batch_id", "line", "product", "start_ms", "end_ms", "energy_kwh", "completeness",
@@ -22,15 +22,31 @@ EXTRA_FIELDS = (
 )
 
 
+class Listed(Protocol):
+    """What selecting and ordering needs: a whole result or a stored summary."""
+
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def start_ms(self) -> int: ...
+
+
+L = TypeVar("L", bound=Listed)
+
+
 def row(result: BatchResult) -> dict[str, Any]:
     data = result.model_dump()
     return {name: data[name] for name in CONTRACT_FIELDS + EXTRA_FIELDS}
 
 
 def select(
-    results: list[BatchResult], from_ms: int | None = None, to_ms: int | None = None,
+    results: list[L], from_ms: int | None = None, to_ms: int | None = None,
     line: str | None = None, product: str | None = None,
-) -> list[BatchResult]:
+) -> list[L]:
     """Batches that start in [from_ms, to_ms) on the line and of the product asked for."""
     return sorted(
         (r for r in results
@@ -42,6 +58,11 @@ def select(
 
 def to_json(results: list[BatchResult]) -> str:
     return json.dumps([row(r) for r in results], indent=1) + "\n"
+
+
+def summaries_to_json(summaries: list[BatchSummary]) -> str:
+    """A list of batches from their stored numbers only (no per-meter maps): the fast listing."""
+    return json.dumps([s.model_dump() for s in summaries], indent=1) + "\n"
 
 
 def to_csv(results: list[BatchResult]) -> str:

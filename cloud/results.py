@@ -1,30 +1,45 @@
-"""InfluxDB I/O for attribution: load a window's readings and events, store `batch_result` points.
+"""InfluxDB I/O for attribution: load what a window's batches need, store `batch_result` points.
 
 The only attribution module with I/O; it talks to InfluxDB through cloud.influx alone.
 A stored result is replaced (same series, same time: the batch start) only when a fresh
 computation differs from it, e.g. after late data landed; its `revision` then goes up by one.
+
+What is loaded is bounded by the batches computed, not by the plant: events over the window
+(+/- MARGIN_MS, to pair starts and ends), then only the counters of those batches' lines and
+of the shared meters serving them, over the batches' span plus the few nearest readings
+outside it (enough to interpolate a boundary and to recognise a glitch there), in one query
+per counter field and side (GROUP BY device), times and values only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cloud import lineprotocol as lp
-from cloud.attribution.batches import BatchEvent
+from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches
 from cloud.attribution.counters import Sample
 from cloud.attribution.engine import Attribution, Inputs, attribute
-from cloud.attribution.model import BatchResult
+from cloud.attribution.model import BatchResult, BatchSummary
 from cloud.attribution.scrap import Weighing
 from cloud.influx import InfluxHttp
-from config.plant import PlantModel
+from config.plant import Meter, PlantModel
 
 MARGIN_MS = 3_600_000
-"""Readings and events this far outside the window are loaded too, for boundary interpolation."""
+"""Events this far outside the window are loaded to pair batches; readings are looked for this
+far outside a batch span for the nearest ones (LIMIT), never loaded wholesale."""
 _VOLATILE = {"computed_at_ms", "revision"}
+_SUMMARY_NUMBERS = (
+    "end_ms", "energy_kwh", "shared_energy_kwh", "co2e_kg_location", "co2e_kg_market", "completeness",
+    "scrap_total_kg", "alarms", "good_units", "reject_units", "kwh_per_good_unit", "kwh_per_cell_kwh",
+    "diversion_rate", "diversion_rate_true", "energy_recovery_kg", "revision", "computed_at_ms",
+)
+"""Numeric fields of a `batch_result` point that a list reads instead of parsing `detail`."""
+_INTEGRAL = {"end_ms", "alarms", "revision", "computed_at_ms"}
 
 
 @dataclass(frozen=True)
@@ -46,18 +61,49 @@ class Outcome:
         return sorted(self.written + self.unchanged, key=lambda r: (r.start_ms, r.line, r.batch_id))
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the comparison needs of a stored result: its digest, revision and computation time."""
+
+    digest: str
+    revision: int
+    computed_at_ms: int
+
+
 def _quote(name: str) -> str:
     return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-async def load_samples(influx: InfluxHttp, plant: PlantModel, window: Window) -> dict[str, list[Sample]]:
-    samples: dict[str, list[Sample]] = {}
-    for meter in plant.meters:
-        q = (f'SELECT "{meter.quantity}" FROM "reading" WHERE "device" = {_quote(meter.id)} '
-             f"AND {window.where(MARGIN_MS)}")
-        rows = [row for series in await influx.query(q) for row in series.rows()]
-        samples[meter.id] = [Sample(int(r["time"]), float(r[meter.quantity])) for r in rows
-                             if isinstance(r.get(meter.quantity), int | float)]
+def _devices(meters: Sequence[Meter]) -> str:
+    return "(" + " OR ".join(f'"device" = {_quote(m.id)}' for m in meters) + ")"
+
+
+async def _series_samples(influx: InfluxHttp, q: str, into: dict[str, list[Sample]]) -> None:
+    """Run a GROUP BY device query of one field; append (time, value) per device, nulls skipped."""
+    for series in await influx.query(q):
+        out = into.setdefault(series.tags.get("device", ""), [])
+        out.extend(Sample(int(t), float(v)) for t, v in series.values if isinstance(v, int | float))
+
+
+async def load_samples(
+    influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1
+) -> dict[str, list[Sample]]:
+    """Counter readings of `meters` in `span`, plus the `edge` nearest ones before and after it."""
+    samples: dict[str, list[Sample]] = {m.id: [] for m in meters}
+    by_quantity: dict[str, list[Meter]] = {}
+    for m in meters:
+        by_quantity.setdefault(m.quantity, []).append(m)
+    queries = []
+    for quantity, group in by_quantity.items():
+        head = f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND '
+        queries += [
+            head + f'{span.where()} GROUP BY "device"',
+            head + f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
+                   f'GROUP BY "device" ORDER BY time DESC LIMIT {edge}',
+            head + f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
+                   f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}',
+        ]
+    await asyncio.gather(*(_series_samples(influx, q, samples) for q in queries))
     return samples
 
 
@@ -84,19 +130,75 @@ def _weighing(row: dict[str, Any]) -> Weighing:
     )
 
 
-async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window) -> Inputs:
-    q = f'SELECT * FROM "event" WHERE {window.where(MARGIN_MS)}'
+async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEvent], list[Weighing]]:
+    """Batch events and weighings in the window +/- MARGIN_MS."""
+    q = (f'SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
+         f"AND {window.where(MARGIN_MS)}")
     rows = [row for series in await influx.query(q) for row in series.rows()]
     batch_events = [_batch_event(r) for r in rows
                     if r.get("kind") in ("batch_started", "batch_ended") and r.get("batch_id")]
     weighings = [_weighing(r) for r in rows if r.get("kind") == "scrap_weighed"]
-    return Inputs(await load_samples(influx, plant, window), batch_events, weighings)
+    return batch_events, weighings
+
+
+def meters_for(plant: PlantModel, lines: set[str]) -> list[Meter]:
+    """The lines' own meters and every shared meter that serves one of them."""
+    return [m for m in plant.meters
+            if m.line in lines or (m.shared and (not m.serves or bool(lines.intersection(m.serves))))]
+
+
+def _targets(batch_events: list[BatchEvent], window: Window) -> list[BatchWindow]:
+    return [w for w in pair_batches(batch_events) if window.from_ms <= w.start_ms <= window.to_ms]
+
+
+async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window) -> Inputs:
+    """Everything needed to attribute the complete batches starting in the window, and no more."""
+    batch_events, weighings = await load_events(influx, window)
+    targets = _targets(batch_events, window)
+    if not targets:
+        return Inputs({}, batch_events, weighings, starting_in=(window.from_ms, window.to_ms))
+    span = Window(min(w.start_ms for w in targets), max(w.end_ms for w in targets))
+    meters = meters_for(plant, {w.line for w in targets})
+    # glitch_max_samples + 1 outside each boundary: a glitch run at the edge is still recognised
+    samples = await load_samples(influx, meters, span, plant.glitch_max_samples + 1)
+    return Inputs(samples, batch_events, weighings, period=(span.from_ms, span.to_ms),
+                  starting_in=(window.from_ms, window.to_ms))
 
 
 async def load_results(influx: InfluxHttp, window: Window) -> list[BatchResult]:
+    """Whole results (their `detail`): for one batch's full view or a report that needs every map."""
     rows = [row for s in await influx.query(f'SELECT "detail" FROM "batch_result" WHERE {window.where()}')
             for row in s.rows()]
     return [BatchResult.model_validate_json(r["detail"]) for r in rows if isinstance(r.get("detail"), str)]
+
+
+def _summary(row: dict[str, Any]) -> BatchSummary:
+    numbers = {k: row[k] for k in _SUMMARY_NUMBERS if isinstance(row.get(k), int | float)}
+    numbers.update({k: int(numbers[k]) for k in _INTEGRAL if k in numbers})
+    return BatchSummary.model_validate({
+        "batch_id": row["batch_id"], "line": row.get("line") or "", "product": row.get("product") or "",
+        "start_ms": int(row["time"]), **numbers,
+    })
+
+
+async def load_summaries(influx: InfluxHttp, window: Window) -> list[BatchSummary]:
+    """The numbers of every stored result in the window, without touching `detail`: for lists."""
+    fields = ", ".join(f'"{k}"' for k in _SUMMARY_NUMBERS)
+    q = (f'SELECT "batch_id"::tag, "line"::tag, "product"::tag, {fields} FROM "batch_result" '
+         f"WHERE {window.where()}")
+    return [_summary(row) for s in await influx.query(q) for row in s.rows()
+            if isinstance(row.get("energy_kwh"), int | float)]
+
+
+async def _stored(influx: InfluxHttp, window: Window) -> dict[str, Stored]:
+    q = (f'SELECT "batch_id"::tag, "digest", "revision", "computed_at_ms" FROM "batch_result" '
+         f"WHERE {window.where()}")
+    out = {}
+    for row in (row for s in await influx.query(q) for row in s.rows()):
+        if isinstance(row.get("digest"), str) and isinstance(row.get("revision"), int | float):
+            computed = int(row.get("computed_at_ms") or 0)
+            out[row["batch_id"]] = Stored(row["digest"], int(row["revision"]), computed)
+    return out
 
 
 def digest(result: BatchResult) -> str:
@@ -109,27 +211,33 @@ def result_line(result: BatchResult) -> str:
         "energy_kwh": result.energy_kwh, "shared_energy_kwh": result.shared_energy_kwh,
         "co2e_kg_location": result.co2e_kg_location, "co2e_kg_market": result.co2e_kg_market,
         "completeness": result.completeness, "scrap_total_kg": result.scrap_total_kg,
+        "energy_recovery_kg": result.energy_recovery_kg,
         "alarms": float(len(result.alarms)), "revision": float(result.revision),
         "computed_at_ms": float(result.computed_at_ms), "end_ms": float(result.end_ms),
         "digest": digest(result), "detail": result.model_dump_json(),
     }
-    optional = {"diversion_rate": result.diversion_rate, "good_units": result.good_units,
-                "reject_units": result.reject_units}
+    optional = {"diversion_rate": result.diversion_rate, "diversion_rate_true": result.diversion_rate_true,
+                "good_units": result.good_units, "reject_units": result.reject_units,
+                "kwh_per_good_unit": result.kwh_per_good_unit, "kwh_per_cell_kwh": result.kwh_per_cell_kwh}
     fields.update({k: float(v) for k, v in optional.items() if v is not None})
     tags = {"batch_id": result.batch_id, "line": result.line, "product": result.product}
     return lp.line("batch_result", tags, fields, result.start_ms)
 
 
 def revise(
-    fresh: Iterable[BatchResult], stored: list[BatchResult]
+    fresh: Iterable[BatchResult], stored: dict[str, Stored]
 ) -> tuple[list[BatchResult], list[BatchResult]]:
-    """(results to write with their new revision, stored results that still hold)."""
-    by_id = {r.batch_id: r for r in stored}
+    """(results to write with their new revision, results that still hold as stored).
+
+    Compared by the stored `digest` field, so no stored `detail` is parsed; an unchanged
+    result is the fresh one with the stored revision and computation time, i.e. what is stored.
+    """
     written, unchanged = [], []
     for result in fresh:
-        old = by_id.get(result.batch_id)
-        if old is not None and digest(old) == digest(result):
-            unchanged.append(old)
+        old = stored.get(result.batch_id)
+        if old is not None and old.digest == digest(result):
+            unchanged.append(result.model_copy(
+                update={"revision": old.revision, "computed_at_ms": old.computed_at_ms}))
         else:
             revision = old.revision + 1 if old is not None else 1
             written.append(result.model_copy(update={"revision": revision}))
@@ -140,7 +248,7 @@ async def recompute(influx: InfluxHttp, plant: PlantModel, window: Window, now_m
     """Attribute every complete batch starting in the window; write the ones that changed."""
     attribution = attribute(plant, await load_inputs(influx, plant, window), computed_at_ms=now_ms)
     fresh = [r for r in attribution.results if window.from_ms <= r.start_ms <= window.to_ms]
-    stored = await load_results(influx, Window(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS))
+    stored = await _stored(influx, Window(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS))
     written, unchanged = revise(fresh, stored)
     if written:
         await influx.write_lines([result_line(r) for r in written], precision="ms")

@@ -101,13 +101,25 @@ def _port_open(port: int) -> bool:
 _PR_SET_PDEATHSIG = 1
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the context managers stop them
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    return None
+
+
+# Looked up once here: between fork and exec the child must not dlopen (another thread may
+# hold the loader's lock at fork time).
+_PRCTL = _load_prctl()
+
+
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux).
 
     Without it a killed test run or demo would leave brokers and simulators holding ports.
     """
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the context managers stop them
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass

@@ -30,9 +30,13 @@ class MeterShare:
     measured: Fraction = Fraction(0)
     idle: Fraction = Fraction(0)
     by_batch: dict[str, list[Piece]] = field(default_factory=dict)
+    """Pieces per batch: every batch's, or only those asked for (`keep`)."""
+    given: Fraction = Fraction(0)
+    """Energy given to any batch: per interval, energy x the sum of its weights (exactly the
+    sum of all its pieces, kept or not), so a partial `by_batch` never hides energy."""
 
     def attributed(self) -> Fraction:
-        return sum((p.kwh for ps in self.by_batch.values() for p in ps), Fraction(0))
+        return self.given
 
 
 def _cut(start_ms: int, end_ms: int, cuts: list[int]) -> list[tuple[int, int]]:
@@ -56,22 +60,29 @@ def _weights(meter: Meter, running: list[BatchWindow], a: int, b: int) -> dict[s
 
 def allocate_meter(
     meter: Meter, track: CounterTrack, batches: list[BatchWindow], period: tuple[int, int],
-    extra_cuts: list[int],
+    extra_cuts: list[int], keep: frozenset[str] | None = None,
 ) -> MeterShare:
-    """Allocate `meter`'s energy over `period`, cut at every batch boundary and at `extra_cuts`."""
+    """Allocate `meter`'s energy over `period`, cut at every batch boundary and at `extra_cuts`.
+
+    Every running batch weighs in; pieces are made only for the batch ids in `keep` (None: all),
+    since a one-batch recompute needs its own pieces, not those of every batch beside it.
+    """
     share = MeterShare(meter.id)
     start, end = period
     share.measured = track.energy(start, end)
-    served = [w for w in batches if _serves(meter, w.line)]
+    served = [w for w in batches if _serves(meter, w.line) and w.overlaps(start, end)]
     cuts = [t for w in served for t in (w.start_ms, w.end_ms)] + extra_cuts
     for a, b in _cut(start, end, cuts):
-        energy = track.energy(a, b)
         running = [w for w in served if w.running_through(a, b)]
-        weights = _weights(meter, running, a, b) if running else {}
+        if not running:
+            continue
+        energy = track.energy(a, b)
+        weights = _weights(meter, running, a, b)
+        share.given += energy * sum(weights.values(), Fraction(0))
         for batch_id, weight in weights.items():
-            if weight:
+            if weight and (keep is None or batch_id in keep):
                 share.by_batch.setdefault(batch_id, []).append(Piece(a, b, energy * weight))
-    share.idle = share.measured - share.attributed()
+    share.idle = share.measured - share.given
     return share
 
 

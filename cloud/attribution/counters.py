@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from cloud.attribution.model import DiscontinuityKind
 
@@ -27,10 +28,13 @@ POWER_TOLERANCE = Fraction(5, 4)
 """Increases up to 125 % of max_power_kw over the interval are plausible (noise, clock jitter)."""
 POWER_SLACK_KWH = Fraction(1, 10)
 """Plus one display step of the coarsest common counter (0.1 kWh), so slow meters never alarm."""
+_FLOAT_DOUBT = 1e-9
+"""Relative band around a float threshold inside which the exact (Fraction) test decides."""
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """One counter reading. A tuple, so a million of them are cheap and sort as (time, value)."""
+
     ts_ms: int
     value: float
 
@@ -67,9 +71,23 @@ class CounterSpec:
 
 @dataclass
 class CounterTrack:
+    """Accepted samples and the exact offsets that unwrap them.
+
+    The unwrapped counter at accepted sample i is Fraction(values[i]) + offsets[k], k the last
+    mark <= i: an ordinary step credits v - p, so the sum of credits telescopes, and only a
+    break (rollover, declared reset, unexplained) moves the offset. Fractions are therefore made
+    only at breaks and at the few instants asked for, never per sample, and stay exact.
+    """
+
     times: list[int] = field(default_factory=list)
-    unwrapped: list[Fraction] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    marks: list[int] = field(default_factory=list)
+    offsets: list[Fraction] = field(default_factory=list)
     breaks: list[Break] = field(default_factory=list)
+
+    def unwrapped(self, i: int) -> Fraction:
+        """Exact unwrapped counter at accepted sample i (0 at the first one)."""
+        return Fraction(self.values[i]) + self.offsets[bisect_right(self.marks, i) - 1]
 
     def at(self, ts_ms: int) -> Fraction:
         """Unwrapped counter at `ts_ms`, linear between samples, held flat outside the data."""
@@ -77,12 +95,14 @@ class CounterTrack:
             return Fraction(0)
         i = bisect_right(self.times, ts_ms)
         if i == 0:
-            return self.unwrapped[0]
+            return self.unwrapped(0)
         if i == len(self.times):
-            return self.unwrapped[-1]
+            return self.unwrapped(len(self.times) - 1)
         t0, t1 = self.times[i - 1], self.times[i]
-        u0, u1 = self.unwrapped[i - 1], self.unwrapped[i]
-        return u0 + (u1 - u0) * Fraction(ts_ms - t0, t1 - t0)
+        u0 = self.unwrapped(i - 1)
+        if ts_ms == t0:
+            return u0
+        return u0 + (self.unwrapped(i) - u0) * Fraction(ts_ms - t0, t1 - t0)
 
     def energy(self, start_ms: int, end_ms: int) -> Fraction:
         return self.at(end_ms) - self.at(start_ms)
@@ -93,11 +113,21 @@ class CounterTrack:
 
 def normalise(samples: list[Sample]) -> list[Sample]:
     """Sorted by time, one sample per timestamp (the lowest), so order and duplicates never matter."""
-    out: list[Sample] = []
-    for s in sorted(samples, key=lambda s: (s.ts_ms, s.value)):
-        if not out or out[-1].ts_ms != s.ts_ms:
-            out.append(s)
-    return out
+    ts, vs = _columns(samples)
+    return [Sample(t, v) for t, v in zip(ts, vs, strict=True)]
+
+
+def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
+    """`normalise` as two plain lists (times, values): no per-sample objects in the hot loop."""
+    if not samples:
+        return [], []
+    ordered = sorted(samples)  # tuples: by time, then value, so the lowest value comes first
+    ts = [s[0] for s in ordered]
+    vs = [s[1] for s in ordered]
+    if len(set(ts)) == len(ts):
+        return ts, vs
+    keep = [k for k in range(len(ts)) if k == 0 or ts[k] != ts[k - 1]]
+    return [ts[k] for k in keep], [vs[k] for k in keep]
 
 
 def _plausible_limit(spec: CounterSpec, dt_ms: int) -> Fraction | None:
@@ -110,67 +140,121 @@ def _declared_between(spec: CounterSpec, t0: int, t1: int) -> DeclaredBreak | No
     return next((d for d in spec.declared if t0 < d.at_ms <= t1), None)
 
 
-def _glitch_run(samples: list[Sample], i: int, prev: Sample, spec: CounterSpec) -> int:
-    """Length of the run starting at i that leaves the path from `prev` and comes back; 0 if none."""
-    v = samples[i].value
-    for j in range(i + 1, min(i + 1 + spec.glitch_max_samples, len(samples))):
-        n = samples[j]
-        if _declared_between(spec, prev.ts_ms, n.ts_ms):
+def _too_fast(spec: CounterSpec, p: float, v: float, dt_ms: int) -> bool:
+    """v - p > the plausible limit, decided in floats unless the two are within rounding."""
+    if spec.max_power_kw is None:
+        return False
+    rise = v - p
+    limit = spec.max_power_kw * dt_ms / MS_PER_HOUR * 1.25 + 0.1
+    doubt = _FLOAT_DOUBT * (abs(v) + abs(p) + abs(limit) + 1.0)
+    if abs(rise - limit) > doubt:
+        return rise > limit
+    exact = _plausible_limit(spec, dt_ms)
+    return exact is not None and Fraction(v) - Fraction(p) > exact
+
+
+def _glitch_run(ts: list[int], vs: list[float], i: int, p_ts: int, p: float, spec: CounterSpec) -> int:
+    """Length of the run starting at i that leaves the path from p and comes back; 0 if none."""
+    v = vs[i]
+    if v == p:
+        return 0
+    for j in range(i + 1, min(i + 1 + spec.glitch_max_samples, len(vs))):
+        if spec.declared and _declared_between(spec, p_ts, ts[j]):
             return 0
-        if v < prev.value and n.value >= prev.value:
-            return j - i
-        if v > prev.value and prev.value <= n.value < v:
-            return j - i
-        if v > prev.value:
-            return 0  # a spike is one sample; the next one decides
+        n = vs[j]
+        if v < p:
+            if n >= p:
+                return j - i
+            continue
+        return 1 if p <= n < v else 0  # a spike is one sample; the next one decides
     return 0
 
 
-def _step(prev: Sample, cur: Sample, spec: CounterSpec) -> tuple[Fraction, DiscontinuityKind | None, str]:
-    """Energy credited from prev to cur and the break kind (None: an ordinary increment)."""
-    declared = _declared_between(spec, prev.ts_ms, cur.ts_ms)
-    p, v = Fraction(prev.value), Fraction(cur.value)
+def _exact_step(p: float, v: float, dt_ms: int, spec: CounterSpec,
+                declared: DeclaredBreak | None) -> tuple[Fraction, DiscontinuityKind, str]:
+    """A step that is not an ordinary increase: declared break, rollover or unexplained."""
+    pf, vf = Fraction(p), Fraction(v)
     if declared is not None:
-        if v < Fraction(declared.new_start):
+        if vf < Fraction(declared.new_start):
             return Fraction(0), "unexplained", f"below the declared new start {declared.new_start}"
-        before = Fraction(declared.old_final) - p if declared.old_final is not None else Fraction(0)
-        return max(before, Fraction(0)) + v - Fraction(declared.new_start), declared.kind, declared.detail
-    limit = _plausible_limit(spec, cur.ts_ms - prev.ts_ms)
-    if v >= p:
-        if limit is not None and v - p > limit:
-            return Fraction(0), "unexplained", f"rise of {float(v - p):g} kWh exceeds max_power_kw"
-        return v - p, None, ""
+        before = Fraction(declared.old_final) - pf if declared.old_final is not None else Fraction(0)
+        return max(before, Fraction(0)) + vf - Fraction(declared.new_start), declared.kind, declared.detail
+    if vf >= pf:
+        return Fraction(0), "unexplained", f"rise of {float(vf - pf):g} kWh exceeds max_power_kw"
     if spec.rollover is not None:
-        wrapped = Fraction(spec.rollover) - p + v
+        wrapped = Fraction(spec.rollover) - pf + vf
+        limit = _plausible_limit(spec, dt_ms)
         bound = limit if limit is not None else Fraction(spec.rollover) / 10
         if 0 <= wrapped <= bound:
             return wrapped, "rollover", ""
-    return Fraction(0), "unexplained", f"drop of {float(p - v):g} kWh"
+    return Fraction(0), "unexplained", f"drop of {float(pf - vf):g} kWh"
 
 
 def build_track(samples: list[Sample], spec: CounterSpec) -> CounterTrack:
-    """Classify every step of one meter's counter and build its unwrapped track."""
-    ordered = normalise(samples)
+    """Classify every step of one meter's counter and build its unwrapped track.
+
+    One pass over plain ints and floats in local variables: an ordinary increase (nearly every
+    step) costs a few float comparisons; anything else goes to `_classify`, and exact
+    arithmetic happens only at breaks (see CounterTrack).
+    """
+    ts, vs = _columns(samples)
     track = CounterTrack()
-    if not ordered:
+    if not ts:
         return track
-    prev = ordered[0]
-    track.times.append(prev.ts_ms)
-    track.unwrapped.append(Fraction(0))
-    i = 1
-    while i < len(ordered):
-        cur = ordered[i]
-        run = 0 if _declared_between(spec, prev.ts_ms, cur.ts_ms) else _glitch_run(ordered, i, prev, spec)
-        if run:
-            track.breaks.append(Break(prev.ts_ms, cur.ts_ms, prev.value, cur.value, "glitch", Fraction(0),
-                                      f"{run} sample(s) dropped"))
-            i += run
+    times, values = track.times, track.values
+    p_ts, p = ts[0], vs[0]
+    times.append(p_ts)
+    values.append(p)
+    track.marks.append(0)
+    track.offsets.append(-Fraction(p))
+    # the hot path may only take steps that `_classify` would call ordinary increments
+    hot = not spec.declared and spec.glitch_max_samples > 0
+    rate = spec.max_power_kw * 1.25 / MS_PER_HOUR if spec.max_power_kw is not None else None
+    i, n = 1, len(ts)
+    while i < n:
+        t, v = ts[i], vs[i]
+        if hot and v >= p and not (v > p and i + 1 < n and p <= vs[i + 1] < v) and (
+            rate is None or v - p + 1e-12 * abs(v) < (rate * (t - p_ts) + 0.1) * (1 - _FLOAT_DOUBT)
+        ):
+            times.append(t)
+            values.append(v)
+            p_ts, p = t, v
+            i += 1
             continue
-        energy, kind, detail = _step(prev, cur, spec)
-        if kind is not None:
-            track.breaks.append(Break(prev.ts_ms, cur.ts_ms, prev.value, cur.value, kind, energy, detail))
-        track.times.append(cur.ts_ms)
-        track.unwrapped.append(track.unwrapped[-1] + energy)
-        prev = cur
+        skip = _classify(track, ts, vs, i, spec)
+        if skip:
+            i += skip
+            continue
+        p_ts, p = t, v
         i += 1
     return track
+
+
+def _classify(track: CounterTrack, ts: list[int], vs: list[float], i: int, spec: CounterSpec) -> int:
+    """The general rule for sample i after the track's last accepted sample.
+
+    Returns how many samples a glitch drops (0: sample i was accepted, with a break if any).
+    """
+    p_ts, p = track.times[-1], track.values[-1]
+    t, v = ts[i], vs[i]
+    declared = _declared_between(spec, p_ts, t) if spec.declared else None
+    run = 0 if declared is not None else _glitch_run(ts, vs, i, p_ts, p, spec)
+    if run:
+        track.breaks.append(Break(p_ts, t, p, v, "glitch", Fraction(0), f"{run} sample(s) dropped"))
+        return run
+    if declared is not None or v < p or _too_fast(spec, p, v, t - p_ts):
+        _add_break(track, p_ts, t, p, v, _exact_step(p, v, t - p_ts, spec, declared))
+    track.times.append(t)
+    track.values.append(v)
+    return 0
+
+
+def _add_break(track: CounterTrack, p_ts: int, t: int, p: float, v: float,
+               step: tuple[Fraction, DiscontinuityKind, str]) -> None:
+    """Record the break and move the offset so the new sample's unwrapped value gains `counted`."""
+    counted, kind, detail = step
+    track.breaks.append(Break(p_ts, t, p, v, kind, counted, detail))
+    # unwrapped(new) = unwrapped(prev) + counted = Fraction(p) + offset + counted
+    offset = Fraction(p) + track.offsets[-1] + counted - Fraction(v)
+    track.marks.append(len(track.times))
+    track.offsets.append(offset)

@@ -25,6 +25,9 @@ class Inputs:
     weighings: list[Weighing] = field(default_factory=list)
     period: tuple[int, int] | None = None
     """Accounting period for the meter balances; default: the span of all data."""
+    starting_in: tuple[int, int] | None = None
+    """Only results for batches starting in [from, to] (and balances only for their meters);
+    the other batches still count for allocation. Default: every complete batch."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,10 @@ def counter_spec(plant: PlantModel, meter: Meter) -> CounterSpec:
     return CounterSpec(meter.rollover_kwh, meter.max_power_kw, plant.glitch_max_samples, declared)
 
 
-def _tracks(plant: PlantModel, inputs: Inputs) -> dict[str, CounterTrack]:
-    snaps = snapshots(inputs.batch_events, {m.id: m.quantity for m in plant.meters})
+def _tracks(plant: PlantModel, inputs: Inputs, meters: list[Meter]) -> dict[str, CounterTrack]:
+    snaps = snapshots(inputs.batch_events, {m.id: m.quantity for m in meters})
     tracks = {}
-    for m in plant.meters:
+    for m in meters:
         extra = [Sample(t, v) for t, v in snaps.get(m.id, [])]
         tracks[m.id] = build_track(list(inputs.samples.get(m.id, [])) + extra, counter_spec(plant, m))
     return tracks
@@ -64,17 +67,19 @@ def _period(tracks: dict[str, CounterTrack], inputs: Inputs) -> tuple[int, int]:
 def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribution:
     """Attribute every complete batch; `computed_at_ms` is stamped on the results, never read."""
     windows = pair_batches(inputs.batch_events)
-    tracks = _tracks(plant, inputs)
+    wanted, meters = _wanted(plant, windows, inputs.starting_in)
+    tracks = _tracks(plant, inputs, meters)
     period = _period(tracks, inputs)
+    keep = None if inputs.starting_in is None else frozenset(w.batch_id for w in wanted)
     shares = {
-        m.id: allocate_meter(m, tracks[m.id], windows, period, change_points(plant.factor_sets, m))
-        for m in plant.meters
+        m.id: allocate_meter(m, tracks[m.id], windows, period, change_points(plant.factor_sets, m), keep)
+        for m in meters
     }
     scrap, orphans = attribute_scrap(inputs.weighings, windows, plant.scrap)
-    times = {m: sorted({s.ts_ms for s in ss}) for m, ss in inputs.samples.items()}
+    times = {m.id: sorted({s.ts_ms for s in inputs.samples.get(m.id, [])}) for m in meters}
     results = [
         _result(plant, w, tracks, shares, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
-        for w in windows
+        for w in wanted
     ]
     balances = [
         MeterBalance(meter=s.meter, measured_kwh=float(s.measured), attributed_kwh=float(s.attributed()),
@@ -82,6 +87,17 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
         for s in shares.values()
     ]
     return Attribution(results, balances, shares, orphans)
+
+
+def _wanted(
+    plant: PlantModel, windows: list[BatchWindow], starting_in: tuple[int, int] | None
+) -> tuple[list[BatchWindow], list[Meter]]:
+    """The batches to report and the meters they need: results cost per batch and per meter."""
+    if starting_in is None:
+        return windows, list(plant.meters)
+    wanted = [w for w in windows if starting_in[0] <= w.start_ms <= starting_in[1]]
+    needed = {m.id for w in wanted for m in _relevant(plant, w)}
+    return wanted, [m for m in plant.meters if m.id in needed]
 
 
 def _sum(pieces: list[Piece]) -> Fraction:

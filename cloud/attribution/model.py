@@ -113,3 +113,33 @@ class Aggregate(_Frozen):
     diversion_rate_true: float | None
     completeness: float = Field(ge=0, le=1, description="the lowest batch completeness in the group")
     alarms: int
+
+
+class BatchSummary(_Frozen):
+    """The numbers of one stored result, read from its own `batch_result` fields for lists.
+
+    A list of a thousand batches needs these only; the whole `BatchResult` (its `detail`)
+    is parsed for one batch's full view. Fields added later are None on older points.
+    """
+
+    batch_id: str
+    line: str
+    product: str
+    start_ms: int
+    end_ms: int
+    energy_kwh: float
+    shared_energy_kwh: float
+    co2e_kg_location: float
+    co2e_kg_market: float
+    completeness: float = Field(ge=0, le=1)
+    scrap_total_kg: float = 0.0
+    alarms: int = Field(default=0, description="how many alarms the result carries")
+    good_units: float | None = None
+    reject_units: float | None = None
+    kwh_per_good_unit: float | None = None
+    kwh_per_cell_kwh: float | None = None
+    diversion_rate: float | None = None
+    diversion_rate_true: float | None = None
+    energy_recovery_kg: float | None = None
+    revision: int = 1
+    computed_at_ms: int = 0

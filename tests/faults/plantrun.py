@@ -87,6 +87,7 @@ def plant_figures(run: PlantRun, tap: WireTap, verdict: Verdict, **extra: object
             f" / {r.truth_kwh:.2f}" for r in rows),
         "completeness (report)": ", ".join(f"{r.completeness}" for r in rows),
         "alarms (report)": sum(len(b.get("alarms", [])) for b in report),
+        **({"loss evidence": lost_message_evidence(run, verdict)[:1500]} if verdict.lost else {}),
         **extra,
     }
 
@@ -117,10 +118,15 @@ def lost_message_evidence(run: PlantRun, verdict: Verdict) -> str:
         out.append(f"message points for seq {seq}: {rows}")
     for example in verdict.examples.get("lost", [])[:1]:
         device, ts = example.split("'")[3], int(example.split(", ")[3].rstrip(")"))
-        near = run.influxdb.query(f"SELECT * FROM \"reading\" WHERE \"device\" = '{device}' AND "
-                                  f"time >= {ts - 1000}ms AND time <= {ts + 1000}ms")
-        errors = run.influxdb.query(f"SELECT * FROM \"read_error\" WHERE \"device\" = '{device}' AND "
-                                    f"time >= {ts - 1000}ms AND time <= {ts + 1000}ms")
-        out.append(f"{device} readings within 1 s of {ts}: {near}\nread errors: {errors}")
+        window = f"\"device\" = '{device}' AND time >= {ts - 300}ms AND time <= {ts + 300}ms"
+        for measurement in ("reading", "read_error"):
+            rows = run.influxdb.query(f'SELECT * FROM "{measurement}" WHERE {window}')
+            found = [{c: v for c, v in zip(s["columns"], r, strict=True) if v is not None}  # type: ignore[call-overload]
+                     for s in rows for r in s["values"] if r[0] == ts]  # type: ignore[attr-defined]
+            out.append(f"{measurement} of {device} within 300 ms of {ts}: {found}")
     out.append(f"dead letters: {dead_letters(run.influxdb.url, run.influxdb.database)[:3]}")
+    log = run.workdir / "collector.log"
+    if log.exists():
+        out += [line for line in log.read_text(errors="replace").splitlines()
+                if "WARNING" in line or "ERROR" in line][:5]
     return "\n".join(out)

@@ -256,7 +256,7 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
         say("starting Mosquitto and InfluxDB")
         broker, influx = _start_servers(stack, workdir)
         port_base = free_port_range(max(configs.tcp_ports_needed(plant), 1))
-        planned = configs.planned_addresses(plant, port_base, options.plant_file.parent)
+        planned = configs.planned_addresses(plant, port_base, options.plant_file.resolve().parent)
         svc = configs.Services(
             mqtt_host=broker.host, mqtt_port=broker.port, influx_url=influx.url,
             influx_database=influx.database, workdir=workdir, api_port=free_port(),

@@ -14,7 +14,7 @@ from cloud.__main__ import main
 from cloud.influx import InfluxHttp
 from cloud.points import event_lines, reading_lines
 from cloud.reports import CONTRACT_FIELDS
-from cloud.results import Window, load_results, recompute
+from cloud.results import Window, load_results, load_summaries, recompute
 from config.plant import PlantModel
 from config.wire import BatchEnded, BatchStarted, EventsMessage, Reading, ReadingsMessage, ScrapWeighed
 from tests.servers import InfluxDB
@@ -104,6 +104,29 @@ async def test_batch_result_points_follow_the_schema(influx: InfluxHttp) -> None
     [row] = series.rows()
     assert (row["time"], row["line"], row["product"], row["revision"]) == (T0, "line1", "cell", 1.0)
     assert json.loads(row["detail"])["energy_by_meter_kwh"] == {"m1": 6.0}
+
+
+async def test_one_batch_window_computes_what_the_wide_window_did(influx: InfluxHttp) -> None:
+    # a one-batch recompute loads only that batch's meters and span (+ nearest readings),
+    # yet finds the stored result, computed from everything, unchanged
+    await influx.write_lines(readings(1, list(range(-2, 13)), with_m2=True) + events(), precision="ns")
+    wide = await recompute(influx, PLANT, Window(T0 - S, T0 + 20 * S), now_ms=T0)
+    for r in wide.current():
+        narrow = await recompute(influx, PLANT, Window(r.start_ms, r.start_ms), now_ms=T0 + 1)
+        assert narrow.written == []
+        assert [u.model_dump() for u in narrow.unchanged] == [r.model_dump()]
+
+
+async def test_list_reads_the_numbers_without_detail(influx: InfluxHttp) -> None:
+    await influx.write_lines(readings(1, list(range(-2, 13)), with_m2=True) + events(), precision="ns")
+    window = Window(T0 - S, T0 + 20 * S)
+    results = (await recompute(influx, PLANT, window, now_ms=T0)).current()
+    summaries = {s.batch_id: s for s in await load_summaries(influx, window)}
+    assert sorted(summaries) == ["A", "B"]
+    for r in results:
+        s = summaries[r.batch_id]
+        assert s.model_dump(exclude={"alarms"}) == r.model_dump(include=set(s.model_dump()) - {"alarms"})
+        assert s.alarms == len(r.alarms)
 
 
 def test_report_cli_writes_the_contract_json(influxdb: InfluxDB, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from fractions import Fraction
 
@@ -103,3 +104,27 @@ def test_shuffled_or_duplicated_input_is_bit_identical(
     a, b = build_track(samples, CounterSpec()), build_track(noisy, CounterSpec())
     assert a.energy(*window) == b.energy(*window)
     assert float(a.energy(*window)).hex() == float(b.energy(*window)).hex()
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False), st.integers(min_value=-4, max_value=4),
+       st.integers(min_value=1, max_value=120_000))
+def test_max_power_threshold_is_decided_exactly(start: float, ulps: int, dt_ms: int) -> None:
+    # rises within a few ulps of the limit: the float fast path must agree with exact arithmetic
+    limit = Fraction(360) * Fraction(dt_ms, 3_600_000) * Fraction(5, 4) + Fraction(1, 10)
+    end = float(Fraction(start) + limit)
+    for _ in range(abs(ulps)):
+        end = math.nextafter(end, math.inf if ulps > 0 else -math.inf)
+    track = build_track([Sample(0, start), Sample(dt_ms, end)], CounterSpec(max_power_kw=360))
+    too_fast = Fraction(end) - Fraction(start) > limit
+    assert [b.kind for b in track.breaks] == (["unexplained"] if too_fast else [])
+    assert track.energy(0, dt_ms) == (0 if too_fast else Fraction(end) - Fraction(start))
+
+
+def test_unwrapped_values_are_exact_sums_of_credited_steps() -> None:
+    # ordinary steps telescope, the rollover adds R, the unexplained drop credits nothing
+    values = (0.1, 0.3, 99_999.9, 0.2, 0.7, 0.05, 0.15)
+    track = build_track(series(*values), CounterSpec(rollover=100_000))
+    f = [Fraction(v) for v in values]
+    steps = [f[1] - f[0], f[2] - f[1], Fraction(100_000) - f[2] + f[3], f[4] - f[3], Fraction(0), f[6] - f[5]]
+    assert [b.kind for b in track.breaks] == ["rollover", "unexplained"]
+    assert [track.energy(0, k * S) for k in range(1, 7)] == [sum(steps[:k]) for k in range(1, 7)]
