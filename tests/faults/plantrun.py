@@ -104,7 +104,24 @@ def outbox_pending(run: PlantRun) -> set[tuple[str, int]]:
         db.close()
 
 
+def quiesce(run: PlantRun, tap: WireTap, timeout: float = 30) -> None:
+    """Stop the agent and wait until every message the tap saw is stored or still in the outbox.
+
+    Judging a running plant would count messages in flight (seen on the wire, not yet written)
+    as lost and points written after the tap's snapshot as unexpected.
+    """
+    agent_process(run).kill(signal.SIGTERM)
+    url, db = run.influxdb.url, run.influxdb.database
+
+    def settled() -> bool:
+        seen = {(m.gateway, m.seq) for m in tap.messages()}
+        return seen <= stored_seqs(url, db) | outbox_pending(run)
+
+    wait_until(settled, timeout, "every message seen on the wire to be stored or pending", every=0.2)
+
+
 def verdict_of_run(run: PlantRun, tap: WireTap) -> Verdict:
+    quiesce(run, tap)
     url, db = run.influxdb.url, run.influxdb.database
     return check(tap.messages(), stored_readings(url, db), stored_seqs(url, db), outbox_pending(run),
                  observed_since_ms=tap.subscribed_ms)

@@ -14,11 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.faults.checker import check
 from tests.faults.conftest import Record
-from tests.faults.plantrun import STEADY_PLANT, lost_message_evidence, plant_figures, restart_agent
+from tests.faults.plantrun import (
+    STEADY_PLANT,
+    lost_message_evidence,
+    plant_figures,
+    restart_agent,
+    verdict_of_run,
+)
 from tests.faults.secure import SecureBroker, make_tls
-from tests.faults.store import stored_readings, stored_seqs
 from tests.faults.tap import WireTap
 from tests.harness import Options, PlantRun, plant_run
 from tests.harness.configs import GATEWAY_ID
@@ -62,9 +66,7 @@ def test_tls_between_agent_broker_and_collector(tmp_path: Path, figures: Record)
                 wait_until(lambda: tap.subscribed, 15, "the wire tap on the TLS broker")
                 _move_to(run, secure, server, tls.ca)
                 run.wait_done()
-                url, db = run.influxdb.url, run.influxdb.database
-                verdict = check(tap.messages(), stored_readings(url, db), stored_seqs(url, db),
-                                observed_since_ms=tap.subscribed_ms)
+                verdict = verdict_of_run(run, tap)
                 logs = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
                 leaked = [u for u, pw in secure.passwords.items() if pw in logs]
                 evidence = lost_message_evidence(run, verdict) if verdict.lost else ""

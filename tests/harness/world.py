@@ -22,9 +22,10 @@ from typing import Any, BinaryIO
 from config.cloud import load_cloud_config
 from config.gateway import load_gateway
 from config.plant import load_plant as load_plant_model
-from config.simplant import SimPlant, load_plant
+from config.simplant import WINDOW_FAULTS, SimPlant, load_plant
 from simulators.plant import Plant
 from tests.harness import configs
+from tests.harness.progress import ProgressWatch
 from tests.harness.simulator import Simulator
 from tests.servers import InfluxDB, ManagedProcess, Mosquitto, free_port, free_port_range, wait_until
 
@@ -144,7 +145,7 @@ class PlantRun:
         """Until the schedule is over, every batch end is stored and the outbox is drained."""
         budget = timeout_s or schedule_sim_s(self.plant) / self.speed + 120
         deadline = time.monotonic() + budget
-        watch = _ProgressWatch(self)
+        watch = ProgressWatch(self)
         wait_until(lambda: watch.tick() and self.ledger_ready(), budget, "the simulated schedule to end",
                    every=0.5, fail_if=self.problem)
         wait_until(lambda: watch.tick() and set(self.batch_ids) <= self.stored_batch_ends(),
@@ -187,28 +188,6 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class _ProgressWatch:
-    """Prints one progress line every few seconds while the harness waits."""
-
-    def __init__(self, run: PlantRun, every_s: float = 3.0) -> None:
-        self.run, self.every_s = run, every_s
-        self.started = self.last = time.monotonic()
-
-    def tick(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.every_s:
-            self.last = now
-            run = self.run
-            sim_s = (now - (run.simulator.started_at or now)) * run.speed
-            ledger = len(run.ledger()) if run.ledger_ready() else "-"
-            self.run.options.progress(
-                f"[{now - self.started:5.0f}s] sim {sim_s / 60:6.1f} min"
-                f" | ledger {ledger} | batch ends stored {len(run.stored_batch_ends())}/{len(run.batch_ids)}"
-                f" | readings msgs stored {run.readings_stored()} | outbox {run.outbox_waiting()}"
-            )
-        return True
-
-
 def _write_configs(run_dir: Path, plant: SimPlant, addresses: Mapping[str, configs.DeviceAddress],
                    svc: configs.Services) -> None:
     configs.write_yaml(run_dir / "gateway.yaml", configs.gateway_config(plant, addresses, svc))
@@ -227,6 +206,19 @@ def _agent_publishing(influx: InfluxDB) -> bool:
     """
     series = influx.query('SELECT COUNT(*) FROM "read_error", "reading"')
     return bool(series)
+
+
+def _devices_read(influx: InfluxDB) -> set[str]:
+    """Devices with at least one good reading stored (before the simulator serves, none can)."""
+    series = influx.query('SELECT COUNT(*) FROM "reading" GROUP BY "device"')
+    return {str(tags.get("device")) for s in series if isinstance(tags := s.get("tags"), dict)}
+
+
+def _expected_readable(plant: SimPlant, speed: float, within_real_s: float = 10.0) -> set[str]:
+    """Devices that should answer right after start: not those in a fault window by then."""
+    soon = within_real_s * speed
+    faulted = {f.device for f in plant.faults if f.kind in WINDOW_FAULTS and f.at_s <= soon}
+    return {d.id for d in plant.devices} - faulted
 
 
 def _start_servers(stack: ExitStack, workdir: Path) -> tuple[Mosquitto, InfluxDB]:
@@ -277,4 +269,9 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
         sim.start()
         if sim.addresses != planned:
             raise RuntimeError(f"the simulator serves {sim.addresses}, not the planned {planned}")
+        # The agent backs off from the devices that failed before READY; hand the run over
+        # only once it reads them again, so the failures before the start stay before it.
+        readable = _expected_readable(plant, speed)
+        wait_until(lambda: readable <= _devices_read(influx), 30,
+                   f"a good reading from each of {sorted(readable)}", every=0.1, fail_if=run.problem)
         yield run

@@ -1,0 +1,84 @@
+"""The agent's MQTT publisher reconnects after every kind of lost connection.
+
+The publisher alone (agent/mqtt.py with a real SQLite outbox) behind the fault proxy, in
+front of a real broker: its connection is cut five times, alternately with a FIN and a RST,
+each while messages are flowing, and it must come back every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent.mqtt import Publisher
+from agent.outbox import NewMessage, Outbox
+from config.gateway import Gateway
+from config.wire import TopicKind, topic
+from tests.faults.proxy import TcpProxy
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.faults
+
+PUBLISHER_DIES = (
+    "agent/mqtt.py Publisher._session: when the broker connection is lost (FIN or RST; aiomqtt "
+    "'Disconnected during message iteration'), the task's cancelling() count is still non-zero after "
+    "the TaskGroup (Python 3.11), so _session raises CancelledError, Publisher.run() ends for good and "
+    "the agent never reconnects: it keeps polling into its outbox and publishes nothing more"
+)
+
+
+async def _produce(outbox: Outbox, publisher: Publisher, stop: asyncio.Event) -> None:
+    name = topic("s", "g", TopicKind.READINGS)
+    while not stop.is_set():
+        seq = outbox.next_seqs(1)[0]
+        outbox.commit([NewMessage(seq, name, b"x" * 2000, 10, False)], None, int(time.time() * 1000))
+        publisher.wake()
+        # Pacing the load, not synchronising with anything.
+        await asyncio.sleep(0.05)
+
+
+async def _until(predicate: object, limit_s: float, what: str) -> None:
+    """Wait for a condition on state owned by other tasks and threads, failing naming `what`."""
+    assert callable(predicate)
+    try:
+        async with asyncio.timeout(limit_s):
+            while not predicate():  # noqa: ASYNC110 - the state lives in paho's thread and the proxy's
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise TimeoutError(f"timed out after {limit_s}s waiting for {what}") from None
+
+
+@pytest.fixture
+async def proxy(mosquitto: Mosquitto) -> AsyncIterator[TcpProxy]:
+    with TcpProxy(mosquitto.host, mosquitto.port) as proxy:
+        yield proxy
+
+
+@pytest.mark.xfail(strict=True, reason=PUBLISHER_DIES)
+async def test_publisher_reconnects_after_every_cut(proxy: TcpProxy, tmp_path: Path) -> None:
+    gateway = Gateway.model_validate({
+        "site": "s", "gateway": "g",
+        "mqtt": {"host": proxy.host, "port": proxy.port, "keepalive": 5, "resend_after": 3},
+        "connections": {"c": {"type": "tcp", "host": "127.0.0.1"}},
+        "devices": [{"id": "d", "connection": "c", "unit": 1, "profile": "sdm630"}],
+    })
+    outbox = Outbox(tmp_path / "outbox.sqlite", 100_000, 10**9)
+    publisher = Publisher(gateway, outbox, dict)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(publisher.run()), asyncio.create_task(_produce(outbox, publisher, stop))]
+    try:
+        for round_ in range(5):
+            await _until(lambda r=round_: publisher.connected and proxy.stats.accepted > r, 10,
+                         f"connection {round_ + 1} through the proxy")
+            await asyncio.to_thread(proxy.cut, round_ % 2 == 1)
+        await _until(lambda: publisher.connected and proxy.stats.accepted > 5, 10, "the last reconnect")
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        outbox.close()
