@@ -93,14 +93,33 @@ class Publisher:
                 self.cursor = 0
                 await client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
                 await client.subscribe(self.ack_topic, qos=1)
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(self._send(client))
-                    group.create_task(self._receive_acks(client))
-                    group.create_task(self._report_health(client))
-        except* aiomqtt.MqttError as exc:
-            log.warning("mqtt %s:%s: %s", self.settings.host, self.settings.port, exc.exceptions[0])
+                await self._serve(client)
+        except aiomqtt.MqttError as exc:
+            log.warning("mqtt %s:%s: %s", self.settings.host, self.settings.port, exc)
         finally:
             self.connected = False
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Send, take acks and report health until one of them fails.
+
+        Not a TaskGroup: on Python 3.11 a child failing while the group waits leaves the
+        parent task's cancel count raised, and the next session then dies of a stale
+        CancelledError, so a lost broker connection would end publishing for good.
+        """
+        tasks = [
+            asyncio.create_task(self._send(client)),
+            asyncio.create_task(self._receive_acks(client)),
+            asyncio.create_task(self._report_health(client)),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
 
     async def _publish(self, client: aiomqtt.Client, message: Stored) -> None:
         await client.publish(message.topic, message.payload, qos=1, timeout=self.settings.keepalive)

@@ -118,7 +118,6 @@ def test_broker_stopped_and_restarted_under_the_agent(tmp_path: Path, figures: R
     _assert_clean(run, values, f"{verdict.summary()}\n{evidence}\n{[str(m)[:3000] for m in in_tap[:1]]}")
 
 
-@pytest.mark.xfail(strict=False, reason=PUBLISHER_DIES)
 @pytest.mark.parametrize("stall_s_messages", [25])
 def test_agent_broker_connection_stalled_then_cut(tmp_path: Path, figures: Record,
                                                   stall_s_messages: int) -> None:

@@ -141,20 +141,30 @@ class PlantRun:
         return int(max(v for v in values[0][1:] if isinstance(v, int | float)))
 
     # --- the end of the run -----------------------------------------------------------------
+    def wait(self, predicate: Callable[[], object], timeout: float, what: str, every: float = 0.5) -> None:
+        """wait_until, ended early by a dead process; a timeout carries every process's log tail."""
+        try:
+            wait_until(predicate, timeout, what, every=every, fail_if=self.problem)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.logs_tail()}") from None
+
     def wait_done(self, timeout_s: float | None = None) -> None:
         """Until the schedule is over, every batch end is stored and the outbox is drained."""
         budget = timeout_s or schedule_sim_s(self.plant) / self.speed + 120
         deadline = time.monotonic() + budget
         watch = ProgressWatch(self)
-        wait_until(lambda: watch.tick() and self.ledger_ready(), budget, "the simulated schedule to end",
-                   every=0.5, fail_if=self.problem)
-        wait_until(lambda: watch.tick() and set(self.batch_ids) <= self.stored_batch_ends(),
-                   max(deadline - time.monotonic(), 30), "every batch_ended event in InfluxDB",
-                   every=0.5, fail_if=self.problem)
+        self.wait(lambda: watch.tick() and self.ledger_ready(), budget, "the simulated schedule to end")
+        self.wait(lambda: watch.tick() and set(self.batch_ids) <= self.stored_batch_ends(),
+                  max(deadline - time.monotonic(), 30), "every batch_ended event in InfluxDB")
         cutoff = int(time.time() * 1000)
-        wait_until(lambda: watch.tick() and self.outbox_waiting(cutoff) == 0, 60,
-                   "the agent's outbox to drain", every=0.5, fail_if=self.problem)
+        self.wait(lambda: watch.tick() and self.outbox_waiting(cutoff) == 0, 60,
+                  "the agent's outbox to drain")
         self.options.progress(f"all {len(self.batch_ids)} batches stored; outbox drained")
+
+    def logs_tail(self, chars: int = 1500) -> str:
+        """The end of every process's log: what a timed-out wait needs to be understood."""
+        processes = [self.simulator.process, *self.children]
+        return "\n".join(f"--- {p.log_path.name}:\n{p.log_tail(chars)}" for p in processes)
 
     def report(self) -> list[dict[str, Any]]:
         out = self.workdir / "report.json"
@@ -263,8 +273,7 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
         say("starting the collector and the agent")
         run.start_child("collector", python_module("cloud", "run", "--config", str(run.cloud_file)))
         run.start_child("agent", python_module("agent", "run", "--config", str(run.gateway_file)))
-        wait_until(lambda: _agent_publishing(influx), 60, "the agent's first messages in InfluxDB",
-                   every=0.1, fail_if=run.problem)
+        run.wait(lambda: _agent_publishing(influx), 60, "the agent's first messages in InfluxDB", every=0.1)
         say(f"starting the simulator: {options.plant_file.name} at speed {speed:g}")
         sim.start()
         if sim.addresses != planned:
@@ -272,6 +281,6 @@ def plant_run(options: Options) -> Iterator[PlantRun]:
         # The agent backs off from the devices that failed before READY; hand the run over
         # only once it reads them again, so the failures before the start stay before it.
         readable = _expected_readable(plant, speed)
-        wait_until(lambda: readable <= _devices_read(influx), 30,
-                   f"a good reading from each of {sorted(readable)}", every=0.1, fail_if=run.problem)
+        run.wait(lambda: readable <= _devices_read(influx), 30,
+                 f"a good reading from each of {sorted(readable)}", every=0.1)
         yield run
