@@ -49,11 +49,18 @@ class DeviceStats:
     unreadable: list[str] = field(default_factory=list)
 
 
+REPLAN_AFTER_POLLS = 20
+"""Polls after a split before the full plan is tried again."""
+
+
 class DevicePoller:
     def __init__(self, device: Device, profile: Profile, retries: int, backoff_cap: float) -> None:
         self.device = device
         self.profile = profile
-        self.blocks: list[Block] = plan_profile(profile)
+        self.planned: list[Block] = plan_profile(profile)
+        self.blocks: list[Block] = list(self.planned)
+        self.polls_since_split: int | None = None
+        """None while the planned blocks are read; else polls since a refused block was split."""
         self.every_ms = interval_ms(device.poll_interval)
         self.retries = retries
         self.quarantine = Quarantine(self.every_ms, max(self.every_ms, int(backoff_cap * 1000)))
@@ -69,6 +76,7 @@ class DevicePoller:
         values: dict[str, float | str] = {}
         ts_ms = 0
         started = clock()
+        self._retry_the_plan()
         queue = list(self.blocks)
         self.stats.polls += 1
         try:
@@ -110,16 +118,33 @@ class DevicePoller:
                 await asyncio.sleep(backoff_s(attempt, 0.01, 0.2))
         return None
 
+    def _retry_the_plan(self) -> None:
+        """Go back to the planned blocks now and then after a split.
+
+        Exception 02 can be transient (a meter rebooting, a gateway mid-reconfiguration):
+        taking it as a fact of the register map for good would stop reading energy forever.
+        """
+        if self.polls_since_split is None:
+            return
+        self.polls_since_split += 1
+        if self.polls_since_split > REPLAN_AFTER_POLLS:
+            self.blocks = list(self.planned)
+            self.stats.unreadable.clear()
+            self.polls_since_split = None
+
     def _split(self, block: Block, queue: list[Block]) -> None:
-        """Replace a refused block by its halves for good; a lone refused register is dropped."""
+        """Replace a refused block by its halves until the plan is retried; a lone refused
+        register is dropped until then."""
         halves = split_block(block, self.profile)
+        self.polls_since_split = 0
         index = self.blocks.index(block)
         self.blocks[index : index + 1] = halves
         queue[0:0] = halves
         if not halves:
             quantity = block.slots[0].quantity
             self.stats.unreadable.append(quantity)
-            log.warning("device %s: %s refused with exception 02; no longer read", self.device.id, quantity)
+            log.warning("device %s: %s refused with exception 02; not read for %d polls",
+                        self.device.id, quantity, REPLAN_AFTER_POLLS)
 
     def _note(self, reason: str) -> None:
         self.stats.exceptions[reason] = self.stats.exceptions.get(reason, 0) + 1

@@ -79,8 +79,12 @@ class ValidationSettings(_Strict):
     max_payload_bytes: int = Field(default=4 * 1024 * 1024, ge=256)
     max_past_ms: int = Field(default=400 * 86_400_000, ge=0)
     """Readings older than this (vs. receive time) are refused: gateways buffer for weeks, not years."""
-    max_future_ms: int = Field(default=300_000, ge=0)
-    """Readings further ahead than this are refused: a gateway clock running ahead."""
+    max_future_ms: int = Field(default=86_400_000, ge=0)
+    """Readings further ahead than this are refused: a gateway clock gone wild (2037, not a step).
+
+    A day, because the usual mistake is a gateway clock set to local time instead of UTC, off
+    by whole hours (up to 14): its readings are still real and are stored, not dead-lettered,
+    since dead-lettered messages are acknowledged and leave the gateway's outbox."""
 
 
 class ApiSettings(_Strict):

@@ -158,17 +158,9 @@ def test_duplicated_and_reordered_delivery(gateway: WireGateway, collector: Mana
             **{"messages replayed (x2, newest first)": replayed[0]})
 
 
-FORWARD_STEP_BUG = (
-    "cloud/validation.py refuses readings more than max_future_ms (5 min) ahead of receipt as "
-    "dead letters, and cloud/collector.py acks dead-lettered seqs, so a gateway whose clock steps "
-    "1 h forward has its readings deleted from its outbox and never stored: lost (only a 4 KiB "
-    "payload excerpt survives in dead_letter)"
-)
-
-
 @pytest.mark.parametrize(
     "step_ms",
-    [-3_600_000, pytest.param(3_600_000, marks=pytest.mark.xfail(strict=True, reason=FORWARD_STEP_BUG))],
+    [-3_600_000, 3_600_000],
 )
 def test_gateway_clock_stepped_by_an_hour(gateway: WireGateway, collector: ManagedProcess,
                                           influxdb: InfluxDB, figures: Record, step_ms: int) -> None:

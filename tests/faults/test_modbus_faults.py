@@ -181,7 +181,6 @@ def test_every_exception_code_but_02_is_stored_as_a_read_error(outcome: Outcome)
     assert {f"exception:{c}" for c in CODES - {2}} <= outcome.codes_seen, outcome.codes_seen
 
 
-@pytest.mark.xfail(strict=True, reason=EXCEPTION_02_BUG)
 def test_a_meter_is_read_again_after_a_window_of_exception_02(outcome: Outcome) -> None:
     # The neighbour on the same line is read to the end; the meter must not stop long before it.
     lag_s = (outcome.last_energy_ms["m-line1-0"] - outcome.last_energy_ms["m-line1-1"]) / 1000
