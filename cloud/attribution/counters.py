@@ -8,7 +8,9 @@ equals the sum of the valid increments of every consecutive pair inside it (roll
 Rules, applied to each new sample v after the last accepted sample p:
 1. a declared reset/replacement between them: old_final - p (if given) + v - new_start;
 2. a single short run that leaves the monotone path and comes back (spurious zero, torn read,
-   spike) is a glitch: the run is dropped;
+   spike) is a glitch: the run is dropped; so is a plateau found when the counter drops back
+   onto its path (a high word read ahead for several polls): the samples above the path since
+   the last one at or below v are withdrawn and the energy across them is v - that sample;
 3. v < p with a rollover value R and a plausible wrapped increment R - p + v: rollover;
 4. anything else that is not a plausible increase (a drop, or faster than max_power_kw):
    unexplained; it credits no energy and raises an alarm.
@@ -28,6 +30,8 @@ POWER_TOLERANCE = Fraction(5, 4)
 """Increases up to 125 % of max_power_kw over the interval are plausible (noise, clock jitter)."""
 POWER_SLACK_KWH = Fraction(1, 10)
 """Plus one display step of the coarsest common counter (0.1 kWh), so slow meters never alarm."""
+PLATEAU_MAX_SAMPLES = 120
+"""How far back a drop may withdraw a raised plateau (two minutes of 1 Hz polls)."""
 _FLOAT_DOUBT = 1e-9
 """Relative band around a float threshold inside which the exact (Fraction) test decides."""
 
@@ -67,6 +71,7 @@ class CounterSpec:
     max_power_kw: float | None = None
     glitch_max_samples: int = 3
     declared: tuple[DeclaredBreak, ...] = ()
+    plateau_max_samples: int = PLATEAU_MAX_SAMPLES
 
 
 @dataclass
@@ -242,11 +247,39 @@ def _classify(track: CounterTrack, ts: list[int], vs: list[float], i: int, spec:
     if run:
         track.breaks.append(Break(p_ts, t, p, v, "glitch", Fraction(0), f"{run} sample(s) dropped"))
         return run
+    if declared is None and v < p and _withdraw_plateau(track, t, v, spec):
+        p_ts, p = track.times[-1], track.values[-1]
     if declared is not None or v < p or _too_fast(spec, p, v, t - p_ts):
         _add_break(track, p_ts, t, p, v, _exact_step(p, v, t - p_ts, spec, declared))
     track.times.append(t)
     track.values.append(v)
     return 0
+
+
+def _withdraw_plateau(track: CounterTrack, t: int, v: float, spec: CounterSpec) -> bool:
+    """On a drop to v: withdraw the accepted samples above v back to the last one at or below it.
+
+    True if a plateau was withdrawn (then v continues the path from that sample). A real
+    counter never goes back below a value it has shown, so samples above a later reading
+    were misread; without this their rise would be credited and only the drop flagged.
+    """
+    times, values = track.times, track.values
+    first = max(0, len(values) - spec.plateau_max_samples - 1)
+    k = next((k for k in range(len(values) - 1, first - 1, -1) if values[k] <= v), None)
+    # a plateau starts with a rise about as tall as the drop that ends it; a rollover's
+    # drop follows ordinary increments, so it is left to the rollover rule
+    if k is None or k == len(values) - 1 or values[k + 1] - values[k] < (values[-1] - v) / 2:
+        return False
+    withdrawn = len(values) - 1 - k
+    from_ms = times[k]
+    del times[k + 1:], values[k + 1:]
+    while track.marks[-1] > k:
+        track.marks.pop()
+        track.offsets.pop()
+    track.breaks[:] = [b for b in track.breaks if b.ts_ms <= from_ms]
+    track.breaks.append(Break(from_ms, t, values[k], v, "glitch", Fraction(0),
+                              f"{withdrawn} sample(s) above the path withdrawn"))
+    return True
 
 
 def _add_break(track: CounterTrack, p_ts: int, t: int, p: float, v: float,

@@ -81,17 +81,6 @@ def test_agent_killed_with_sigkill_repeatedly(tmp_path: Path, figures: Record, k
     _assert_clean(run, values, verdict.summary())
 
 
-PUBLISHER_DIES = (
-    "not strict: the bug kills the publisher on most cuts, not all (pinned strictly by "
-    "test_agent_reconnect.py); agent/mqtt.py Publisher._session: when the broker connection is "
-    "lost (FIN or RST; "
-    "'Disconnected during message iteration'), the TaskGroup leaves the task's cancelling() count "
-    "non-zero on Python 3.11, so _session raises CancelledError, Publisher.run() ends for good and "
-    "the agent never reconnects: it keeps polling into its outbox and publishes nothing more "
-    "(reproduced with the Publisher alone behind tests/faults/proxy.py, 4 runs of 5)"
-)
-
-
 RECONNECT_S = 20.0
 """Ample for the agent's first reconnect attempts (backoff from 0.5 s) after a short outage."""
 

@@ -23,13 +23,6 @@ from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.faults
 
-PUBLISHER_DIES = (
-    "agent/mqtt.py Publisher._session: when the broker connection is lost (FIN or RST; aiomqtt "
-    "'Disconnected during message iteration'), the task's cancelling() count is still non-zero after "
-    "the TaskGroup (Python 3.11), so _session raises CancelledError, Publisher.run() ends for good and "
-    "the agent never reconnects: it keeps polling into its outbox and publishes nothing more"
-)
-
 
 async def _produce(outbox: Outbox, publisher: Publisher, stop: asyncio.Event) -> None:
     name = topic("s", "g", TopicKind.READINGS)

@@ -28,18 +28,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
 TEMPLATE = Path(__file__).resolve().parent / "plants" / "modbus.yaml.tmpl"
 CODES = {1, 2, 3, 4, 5, 6, 7, 8, 10, 11}
 LATE = "m-line2-0"
-TORN_READ_BUG = (
-    "cloud attribution counts a torn read as energy: m-line1-2's f32 counter read with its high word "
-    "+1 for 30 simulated s (then correct again) makes batch F1-0001 ~6640 kWh against 108 kWh in the "
-    "ledger; the agent stores one counter_discontinuity and the report has alarms, but the spike "
-    "before the drop is still summed (DESIGN: an unexplained jump never produces energy)"
-)
-EXCEPTION_02_BUG = (
-    "agent/poller.py _read_block/_split: a transient exception 02 (30 simulated s on m-line1-1) is "
-    "taken as a permanent register-map fact: blocks are split to single registers and every "
-    "quantity, energy_import_kwh included, is logged 'refused with exception 02; no longer read' "
-    "and never read again after the window ends, so the meter's energy stops being measured"
-)
 LATE_MAX_KW = 300 * 0.25 * 1.5  # line2 running power x the meter's share x headroom for noise
 
 
@@ -197,7 +185,6 @@ def test_late_responses_never_pair_with_the_wrong_request(outcome: Outcome) -> N
     assert outcome.late == [], outcome.late[:5]
 
 
-@pytest.mark.xfail(strict=True, reason=TORN_READ_BUG)
 def test_a_torn_counter_read_never_becomes_energy(outcome: Outcome) -> None:
     assert outcome.line1_error is not None
     assert abs(outcome.line1_error) <= TOLERANCE, outcome.values["batch energy (attributed / ledger kWh)"]

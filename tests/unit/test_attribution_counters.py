@@ -27,6 +27,8 @@ CASES = [
     ("spurious zero (glitch)", (50, 51, 0, 53), CounterSpec(), (0, 3 * S), 3, ["glitch"]),
     ("two zeros then back", (50, 51, 0, 0, 53), CounterSpec(), (0, 4 * S), 3, ["glitch"]),
     ("torn read spike", (50, 51, 9_000, 52, 53), CounterSpec(), (0, 4 * S), 3, ["glitch"]),
+    ("torn high word for several polls (plateau)", (50, 51, 6_604, 6_605, 6_607, 6_608, 56, 57),
+     CounterSpec(), (0, 7 * S), 7, ["glitch"]),
     ("unexplained drop: no energy", (50, 51, 10, 12), CounterSpec(), (0, 3 * S), 1 + 2, ["unexplained"]),
     ("jump beyond max power", (50, 51, 900, 901), CounterSpec(max_power_kw=360), (0, 3 * S), 1 + 1,
      ["unexplained"]),
