@@ -27,6 +27,7 @@ from config.wire import AckMessage, StatusMessage, TopicKind, topic
 log = logging.getLogger("batchmeter.agent.mqtt")
 
 Health = Callable[[], dict[str, float | str]]
+CANCEL_GRACE_S = 5.0
 
 
 class Publisher:
@@ -42,7 +43,7 @@ class Publisher:
         self.connected = False
         self.counters = {"published": 0, "resent": 0, "acked": 0, "bad_acks": 0, "disconnects": 0}
         self._wake = asyncio.Event()
-        self._stopping = False
+        self._stopping = asyncio.Event()
 
     def wake(self) -> None:
         """New messages are in the outbox."""
@@ -70,20 +71,26 @@ class Publisher:
         )
 
     def stop(self) -> None:
-        """Make `run` return once its session ends, even if the MQTT library swallows the cancel."""
-        self._stopping = True
+        """End the session and make `run` return.
+
+        An explicit signal beside task cancellation, because a cancel that lands while aiomqtt
+        tears a connection down can be swallowed on Python 3.11, and publishing must still stop.
+        """
+        self._stopping.set()
 
     async def run(self) -> None:
         attempt = 0
-        while not self._stopping:
+        while not self._stopping.is_set():
             connected_at = time.monotonic()
             await self._session()
-            if self._stopping:
+            if self._stopping.is_set():
                 return
             self.counters["disconnects"] += 1
             attempt = 0 if time.monotonic() - connected_at > 30 else attempt + 1
             # Jitter keeps a fleet of gateways from reconnecting in step after a broker restart.
-            await asyncio.sleep(backoff_s(attempt, 0.5, 30.0) * random.uniform(0.5, 1.0))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff_s(attempt, 0.5, 30.0) * random.uniform(0.5, 1.0)):
+                    await self._stopping.wait()
 
     async def _session(self) -> None:
         try:
@@ -95,6 +102,10 @@ class Publisher:
                 await client.subscribe(self.ack_topic, qos=1)
                 await self._serve(client)
         except aiomqtt.MqttError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # cancelled while aiomqtt disconnected: its error must not swallow the cancel
+                raise asyncio.CancelledError from exc
             log.warning("mqtt %s:%s: %s", self.settings.host, self.settings.port, exc)
         finally:
             self.connected = False
@@ -110,13 +121,19 @@ class Publisher:
             asyncio.create_task(self._send(client)),
             asyncio.create_task(self._receive_acks(client)),
             asyncio.create_task(self._report_health(client)),
+            asyncio.create_task(self._stopping.wait()),
         ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # the first to end: a failure, or a requested stop (the others run forever)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # bounded: after a reset connection, paho's socket callbacks can leave a task that
+            # never wakes to its cancel (seen on 3.11); a stop or reconnect must not wait on it
+            _, stuck = await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
+            if stuck:
+                log.error("mqtt: %d task(s) ignored cancellation; abandoned", len(stuck))
         for task in done:
             if not task.cancelled() and (exc := task.exception()) is not None:
                 raise exc
@@ -145,8 +162,11 @@ class Publisher:
                     self.counters["published"] += 1
             oldest = min(self.inflight.values(), default=None)
             wait = resend_after if oldest is None else max(0.0, oldest + resend_after - time.monotonic())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as
+            # the event is set, and this loop would then never end
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 5.0) + 0.001)
+                async with asyncio.timeout(min(wait, 5.0) + 0.001):
+                    await self._wake.wait()
 
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

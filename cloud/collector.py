@@ -223,7 +223,8 @@ class Collector:
                 pause = self._note_failure(exc, delay_ms)
                 delay_ms = min(delay_ms * 2, self._config.batching.retry_max_ms)
                 try:
-                    await asyncio.wait_for(self._give_up.wait(), pause)
+                    async with asyncio.timeout(pause):  # not wait_for: it can swallow a cancel on 3.11
+                        await self._give_up.wait()
                     return None
                 except TimeoutError:
                     continue

@@ -108,7 +108,8 @@ class MqttLink:
         if items or wait_s <= 0:
             return items
         try:
-            await asyncio.wait_for(self._woken.wait(), wait_s)
+            async with asyncio.timeout(wait_s):  # not wait_for: it can swallow a cancel on 3.11
+                await self._woken.wait()
         except TimeoutError:
             return []
         return self._drain(max_items)

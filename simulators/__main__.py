@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.speed is not None:
         spec = spec.model_copy(update={"speed": args.speed})
-    return asyncio.run(_serve(spec, args))
+    try:
+        return asyncio.run(_serve(spec, args))
+    except OSError as exc:
+        print(f"batchmeter-sim: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -143,7 +143,11 @@ class PlantServer:
                 [_sim_device(a, d.tcp.unit_id) for d, a in answers if d.tcp],
                 address=(host, max(port, 0)), ignore_missing_devices=True,
             )
-            await server.serve_forever(background=True)
+            try:
+                await server.serve_forever(background=True)
+            except RuntimeError as exc:  # pymodbus's word for a failed bind
+                names = ", ".join(d.id for d in devices)
+                raise OSError(f"cannot listen on {host}:{port} for {names} (port in use?)") from exc
             self._servers.append(server)
             bound = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
             for d, a in answers:

@@ -71,6 +71,7 @@ async def test_publisher_reconnects_after_every_cut(proxy: TcpProxy, tmp_path: P
         await _until(lambda: publisher.connected and proxy.stats.accepted > 5, 40, "the last reconnect")
     finally:
         stop.set()
+        publisher.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -83,6 +83,45 @@ def test_many_devices_keep_their_period_beside_a_dead_one(
     assert (weighed["weighing_seq"], weighed["mass_kg"], weighed["category"]) == (6, 3.25, "edge_trim")
 
 
+def test_fifty_devices_on_one_gateway_each_keep_a_one_second_period(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """Issue 4: 50 devices behind one Modbus TCP gateway (one request at a time), all at 1 s."""
+    units = range(1, 51)
+    with ModbusTestServer() as server:
+        for unit in units:
+            server.unit(unit).set_quantity(SDM630, "energy_import_kwh", 1000.0 + unit)
+        link = {"type": "tcp", "host": server.host, "port": server.port, "timeout": 0.5, "retries": 1}
+        devices = meters("gw", units, 1.0)
+        config = write_config(tmp_path / "gw.yaml", gateway_dict(mosquitto.port, tmp_path / "o.sqlite",
+                                                                 {"gw": link}, devices))
+        acker = Acker(mosquitto.host, mosquitto.port)
+        try:
+            with AgentThread(config) as running:
+                wait_until(lambda: len(acker.messages) >= 8, 20, "eight one-second cycles",
+                           fail_if=lambda: f"agent failed: {running.error!r}" if running.error else None)
+                agent = running.agent
+        finally:
+            acker.close()
+    assert running.error is None
+    good = {d["id"] for d in devices}
+    assert_kept_period(agent, good, acker.messages)
+    cycles = [acker.messages[seq]["readings"] for seq in sorted(acker.messages)
+              if "readings" in acker.messages[seq]][2:]
+    assert len(cycles) >= 5
+    for readings in cycles:
+        # once per cycle each: no device read twice or skipped, none late (stale) or failed
+        assert sorted(r["device"] for r in readings) == sorted(good)
+        assert {r.get("quality", "ok") for r in readings} == {"ok"}  # ok is the wire default
+    for unit in units:
+        # each device's period is a second of the clock: read in every one, never twice in one
+        seconds = [r["ts_ms"] // 1000 for readings in cycles for r in readings if r["device"] == f"gw-{unit}"]
+        assert seconds == list(range(seconds[0], seconds[0] + len(cycles))), f"gw-{unit}: {seconds}"
+        values = {r["values"]["energy_import_kwh"] for readings in cycles for r in readings
+                  if r["device"] == f"gw-{unit}"}
+        assert values == {1000.0 + unit}, f"gw-{unit} got another unit's answer: {values}"
+
+
 def test_a_dead_device_on_an_rtu_bus_does_not_stall_the_others(tmp_path: Path, mosquitto: Mosquitto) -> None:
     with PtyBridge() as line, ModbusTestServer(serial=line.server_port, baudrate=38400) as server:
         for unit in (1, 2, 3):

@@ -108,9 +108,9 @@ def test_sigterm_writes_the_ledger_of_what_finished(tmp_path: Path, procs: list[
 
 
 def test_port_base_assigns_consecutive_ports(tmp_path: Path, procs: list[Any]) -> None:
-    from tests.servers import free_port
+    from tests.servers import free_port_range
 
-    base = free_port()  # the next six are very likely free too; retry once if not
+    base = free_port_range(7)
     proc = _start("--plant", str(DEMO), "--port-base", str(base))
     procs.append(proc)
     endpoints = _endpoints(_lines_until_ready(proc))
