@@ -18,11 +18,10 @@ import asyncio
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Self
 
 import httpx
 
-from tests.faults.loopthread import LoopThread
+from tests.faults.loopthread import LoopThread, ServedFromLoopThread
 from tests.servers import free_port
 
 
@@ -70,7 +69,7 @@ def _response(status: int, body: bytes, content_type: str = "application/json") 
     return head.encode() + body
 
 
-class InfluxFaultProxy:
+class InfluxFaultProxy(ServedFromLoopThread):
     def __init__(self, influx_url: str) -> None:
         self.upstream = influx_url
         self.port = free_port()
@@ -85,22 +84,6 @@ class InfluxFaultProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Self:
-        self._loop.start()
-        self._loop.call(self._start())
-        return self
-
-    def stop(self) -> None:
-        if self._loop.running:
-            self._loop.call(self._stop())
-        self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def arm(self, fault: Fault, count: int = 1_000_000, status: int = 503) -> None:
         """Apply `fault` to the next `count` writes."""

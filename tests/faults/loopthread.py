@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -31,6 +31,34 @@ class LoopThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
         self.loop.close()
+
+
+class ServedFromLoopThread:
+    """A server whose async `_start`/`_stop` run on its own LoopThread; a context manager."""
+
+    _loop: LoopThread
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._loop.start()
+        self._loop.call(self._start())
+        return self
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.call(self._stop())
+        self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 async def _cancel_all() -> None:

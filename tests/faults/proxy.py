@@ -15,9 +15,8 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Self
 
-from tests.faults.loopthread import LoopThread
+from tests.faults.loopthread import LoopThread, ServedFromLoopThread
 from tests.servers import free_port
 
 CHUNK = 65536
@@ -53,7 +52,7 @@ def _abort_with_reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-class TcpProxy:
+class TcpProxy(ServedFromLoopThread):
     """Forward 127.0.0.1:`port` to `target_host`:`target_port`; faults on command."""
 
     def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
@@ -68,22 +67,6 @@ class TcpProxy:
         self._flowing: asyncio.Event | None = None
 
     # -- control, from any thread -------------------------------------------------
-    def start(self) -> Self:
-        self._loop.start()
-        self._loop.call(self._start())
-        return self
-
-    def stop(self) -> None:
-        if self._loop.running:
-            self._loop.call(self._stop())
-        self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def mode(self) -> Mode:
         return self._mode
