@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,9 +69,9 @@ def test_anonymous_and_wrong_password_are_refused(broker: tuple[SecureBroker, Mo
     assert attempt.connack.getName() in ("Not authorized", "Bad user name or password")
 
 
-def test_gateway_a_cannot_publish_as_gateway_b(broker: tuple[SecureBroker, Mosquitto],
-                                               collector: ManagedProcess, influxdb: InfluxDB,
-                                               figures: Record) -> None:
+@contextmanager
+def _connected_as_gw_a(broker: tuple[SecureBroker, Mosquitto]) -> Iterator[tuple[Any, Attempt]]:
+    """A paho client logged in as gw-a with its own password, disconnected afterwards."""
     secure, server = broker
     attempt = Attempt()
     client = mqtt_client("gw-a", attempt, "gw-a", secure.passwords["gw-a"])
@@ -77,6 +79,16 @@ def test_gateway_a_cannot_publish_as_gateway_b(broker: tuple[SecureBroker, Mosqu
     client.loop_start()
     try:
         wait_until(attempt.connected.is_set, 10, "gw-a to connect")
+        yield client, attempt
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_gateway_a_cannot_publish_as_gateway_b(broker: tuple[SecureBroker, Mosquitto],
+                                               collector: ManagedProcess, influxdb: InfluxDB,
+                                               figures: Record) -> None:
+    with _connected_as_gw_a(broker) as (client, attempt):
         assert not attempt.connack.is_failure
         forged = client.publish(topic("site1", "gw-b", TopicKind.READINGS), _message("gw-b"), qos=1)
         wait_until(lambda: forged.mid in attempt.pubacks, 10, "the broker's PUBACK")
@@ -84,9 +96,6 @@ def test_gateway_a_cannot_publish_as_gateway_b(broker: tuple[SecureBroker, Mosqu
         own = client.publish(topic("site1", "gw-a", TopicKind.READINGS), _message("gw-a"), qos=1)
         wait_until(lambda: influxdb.count("reading", "energy_kwh", "gateway = 'gw-a'") == 1, 20,
                    "gw-a's own reading in InfluxDB", fail_if=collector.exited)
-    finally:
-        client.loop_stop()
-        client.disconnect()
     denial = attempt.pubacks[forged.mid]
     assert denial.getName() == "Not authorized", denial
     assert not attempt.pubacks[own.mid].is_failure
@@ -99,19 +108,10 @@ def test_gateway_a_cannot_publish_as_gateway_b(broker: tuple[SecureBroker, Mosqu
 def test_a_payload_claiming_another_gateway_is_dead_lettered(
     broker: tuple[SecureBroker, Mosquitto], collector: ManagedProcess, influxdb: InfluxDB
 ) -> None:
-    secure, server = broker
-    attempt = Attempt()
-    client = mqtt_client("gw-a", attempt, "gw-a", secure.passwords["gw-a"])
-    client.connect_async(server.host, server.port)
-    client.loop_start()
-    try:
-        wait_until(attempt.connected.is_set, 10, "gw-a to connect")
+    with _connected_as_gw_a(broker) as (client, _):
         client.publish(topic("site1", "gw-a", TopicKind.READINGS), _message("gw-b", seq=7), qos=1)
         wait_until(lambda: dead_letters(influxdb.url, influxdb.database), 20, "a dead letter",
                    fail_if=collector.exited)
-    finally:
-        client.loop_stop()
-        client.disconnect()
     assert stored_readings(influxdb.url, influxdb.database) == []
     detail = str(dead_letters(influxdb.url, influxdb.database)[0])
     assert "gw-b" in detail
