@@ -32,8 +32,12 @@ from config.wire import AckMessage, TopicAddress, TopicKind, seq_ranges, topic
 log = logging.getLogger(__name__)
 M = "batchmeter_collector_"
 RECEIVE_CHUNK = 32
-"""Messages parsed between two turns of the event loop, so the writer's HTTP exchange
-(sending a batch, reading InfluxDB's answer, acking) never waits behind a long backlog."""
+"""Messages taken from the inbox at a time."""
+LINES_PER_TURN = 1_000
+"""Lines made between two turns of the event loop (~2-5 ms of parsing), so the writer's
+HTTP exchange (sending a batch, reading InfluxDB's answer, acking), which needs several
+turns, never waits behind a long backlog: with a turn per 32 messages of 100 readings,
+every step of a write waited ~20-30 ms and InfluxDB sat idle half the time."""
 
 
 class Inbox(Protocol):
@@ -59,6 +63,9 @@ class Batch:
     readings: int = 0
     events: int = 0
     oldest_ns: int = 0
+    """When the batch's first message was received (for the ack lag)."""
+    opened_ns: int = 0
+    """When the batch took its first message: its age for `max_age_ms` counts from here."""
 
     def ack_later(self, site: str, gateway: str, seq: int) -> None:
         self.acks.setdefault((site, gateway), set()).add(seq)
@@ -90,7 +97,7 @@ class Collector:
         """Check one message and add its points, or its dead letter, to the open batch."""
         batch = self._batch
         if not batch.lines:
-            batch.oldest_ns = item.received_ns
+            batch.oldest_ns, batch.opened_ns = item.received_ns, self._clock_ns()
         received_ms = item.received_ns // 1_000_000
         checked = check_message(item.topic, item.payload, received_ms, self._config.validation)
         if isinstance(checked, Refusal):
@@ -153,16 +160,22 @@ class Collector:
 
     async def _collect(self, stop: asyncio.Event, writer: asyncio.Task[None]) -> None:
         batching = self._config.batching
+        made = 0
         while not stop.is_set() and not writer.done():
             for item in await self._inbox.receive(RECEIVE_CHUNK, self._wait_s(batching.max_age_ms)):
+                before = len(self._batch.lines)
                 self.accept(item)
+                made += len(self._batch.lines) - before
                 if len(self._batch.lines) >= batching.max_points:
                     await self._hand_over()
+                if made >= LINES_PER_TURN:
+                    # receive() returns at once while a backlog lasts; without these turns
+                    # the writer would only run when the hand-over queue is full
+                    made = 0
+                    await asyncio.sleep(0)
             if self._batch.lines and self._age_ms() >= batching.max_age_ms:
                 await self._hand_over()
             self._metrics.set(M + "inbound_depth", float(self._inbox.depth))
-            # receive() returns at once while a backlog lasts; without this turn the writer
-            # would only run when the hand-over queue is full, and writes would not overlap
             await asyncio.sleep(0)
 
     async def _give_up_after(self, stop: asyncio.Event) -> None:
@@ -174,7 +187,9 @@ class Collector:
             self._give_up.set()
 
     def _age_ms(self) -> float:
-        return (self._clock_ns() - self._batch.oldest_ns) / 1e6
+        """Since the batch was opened: under a backlog every message is old on arrival, and
+        aging from receipt would hand over a sliver of a batch per loop turn."""
+        return (self._clock_ns() - self._batch.opened_ns) / 1e6
 
     def _wait_s(self, max_age_ms: int) -> float:
         if not self._batch.lines:

@@ -60,39 +60,71 @@ class ReadingLines:
 
     def __init__(self) -> None:
         self._keys = _FieldKeys()
-        self._templates: dict[tuple[str, ...], str] = {}
+        self._fields: dict[tuple[str, ...], str] = {}
         """Quantity names of a reading -> `k1=%r,k2=%r`, its field set as a % template."""
+        self._templates: dict[tuple[str, ...], str] = {}
+        """(site, gateway, device, *quantity names) -> the whole line as a % template:
+        `reading,<tags> k1=%r,k2=%r %d000000`."""
         self._heads: dict[tuple[str, str], _SeriesHeads] = {}
-        self._error_heads: dict[tuple[str, str, str], str] = {}
+        self._receipts: dict[tuple[str, str], str] = {}
 
     def lines(self, message: Readings) -> list[str]:
         """`reading` points for values, `read_error` points for stale/failed reads, one `message` point."""
         site, gateway, readings = message.site, message.gateway, message.readings
-        heads, templates = self._series(site, gateway), self._templates
+        templates = self._templates
         out: list[str] = []
+        append = out.append
         for reading in readings:
             values = reading.get("values")
             if values:
                 # inline on purpose: this loop runs once per reading. Values are float | str
                 # (the wire's types); all-float readings, the usual case, are formatted by one
-                # `%` on a template cached per set of quantity names (%r is repr, in C)
-                numbers = tuple(values.values())
-                if str in map(type, numbers):
-                    fields = self._mixed_fields(values)
+                # `%` on a template cached per device and set of quantity names (%r is repr,
+                # in C; repr of the floats is most of what this loop costs)
+                key = (site, gateway, reading["device"], *values)
+                template = templates.get(key) or self._template(key)
+                numbers = (*values.values(), reading["ts_ms"])
+                for number in numbers:
+                    if number.__class__ is str:
+                        append(self._mixed_line(site, gateway, reading, values))
+                        break
                 else:
-                    names = tuple(values)
-                    fields = (templates.get(names) or self._template(names)) % numbers
-                out.append(f"{heads[reading['device']]}{fields} {reading['ts_ms'] * 1_000_000}")
-            if reading.get("quality", "ok") != "ok":
-                out.append(self._error_line(message, reading))
-        out.append(message_line(site, gateway, "readings", message.seq, len(readings)))
+                    append(template % numbers)
+            if "quality" in reading and reading["quality"] != "ok":
+                append(self._error_line(message, reading))
+        append(self._receipt(site, gateway) % (float(message.seq), float(len(readings)), message.seq))
         return out
 
-    def _template(self, names: tuple[str, ...]) -> str:
+    def _template(self, key: tuple[str, ...]) -> str:
         if len(self._templates) >= _CACHE_LIMIT:
             self._templates.clear()
-        keys = self._keys  # escapes and checks each name (refusing `time`) before caching
-        text = self._templates[names] = ",".join([keys[name].replace("%", "%%") + "%r" for name in names])
+        site, gateway, device, *names = key
+        head = self._series(site, gateway)[device].replace("%", "%%")
+        text = self._templates[key] = f"{head}{self._field_template(tuple(names))} %d{MS}"
+        return text
+
+    def _field_template(self, names: tuple[str, ...]) -> str:
+        text = self._fields.get(names)
+        if text is None:
+            if len(self._fields) >= _CACHE_LIMIT:
+                self._fields.clear()
+            keys = self._keys  # escapes and checks each name (refusing `time`) before caching
+            text = self._fields[names] = ",".join([keys[name].replace("%", "%%") + "%r" for name in names])
+        return text
+
+    def _mixed_line(self, site: str, gateway: str, reading: ReadingData,
+                    values: dict[str, float | str]) -> str:
+        head = self._series(site, gateway)[reading["device"]]
+        return f"{head}{self._mixed_fields(values)} {reading['ts_ms']}{MS}"
+
+    def _receipt(self, site: str, gateway: str) -> str:
+        """`message_line` of a readings message as a % template of (seq, count, seq as ms)."""
+        text = self._receipts.get((site, gateway))
+        if text is None:
+            if len(self._receipts) >= _CACHE_LIMIT:
+                self._receipts.clear()
+            prefix = message_line(site, gateway, "readings", 0, 0).rsplit(" ", 2)[0].replace("%", "%%")
+            text = self._receipts[(site, gateway)] = prefix + " seq=%r,count=%r %d" + MS
         return text
 
     def _mixed_fields(self, values: dict[str, float | str]) -> str:
