@@ -5,8 +5,9 @@ Escaping follows what InfluxDB 1.x's parser actually does (checked against 1.6.7
   space; string field values: `"` and `\\`.
 - In names a backslash is literal unless it precedes an escapable character, and the parser
   reads `\\\\` as a pair, so a name whose backslash is last or precedes `,`, `=` or space has
-  no spelling that reads back unchanged. Such names, names containing a newline (a newline
-  ends the line whatever precedes it), measurements starting with `#` (a comment line) and
+  no spelling that reads back unchanged; a measurement's `\\"` reads back as `"`, so a
+  backslash before `"` is refused in every name too. Such names, names containing a newline
+  (a newline ends the line whatever precedes it), measurements starting with `#` (a comment line) and
   the key `time` (refused by the server) are rejected with LineProtocolError instead of
   being stored altered. See docs/schema.md.
 - A tag whose value is empty is left out: InfluxDB has no empty tag value.
@@ -19,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 
-_UNREPRESENTABLE = re.compile(r"[\n\t]|^ |\\(?:[, =]|$)")
+_UNREPRESENTABLE = re.compile(r'[\n\t]|^ |\\(?:[, ="]|$)')
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
@@ -42,7 +43,7 @@ def _check(name: str, what: str) -> None:
     if _UNREPRESENTABLE.search(name):
         raise LineProtocolError(
             f"{what} {name!r} cannot be stored unchanged in InfluxDB "
-            "(a newline or tab, a leading space, or a backslash at the end or before ',', '=' or space)"
+            "(a newline or tab, a leading space, or a backslash at the end or before ',', '=', '\"' or space)"
         )
 
 
