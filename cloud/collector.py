@@ -1,8 +1,10 @@
 """The collector: received messages -> checked -> points -> InfluxDB -> ack to the gateway.
 
 Messages are checked and mapped as they arrive and gathered into a batch; a batch is
-written when it holds `max_points` points or its oldest point is `max_age_ms` old. One
-writer task writes batches in order while the next one fills. Only after InfluxDB accepted
+written when it holds `max_points` points or was opened `max_age_ms` ago. `writers` tasks
+(two by default) write batches while the next one fills; batches are independent (each
+acks its own seqs, and a point written twice is the same point), so their order does not
+matter. Only after InfluxDB accepted
 a batch are its messages acknowledged, one AckMessage per gateway per batch; a batch that
 cannot be written is retried (capped backoff, Retry-After honoured) and never acked, so the
 gateway keeps it in its outbox. A refused message is dead-lettered in the same batch and
@@ -144,13 +146,15 @@ class Collector:
     # --- the loop -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop` is set, then write what was received (within the grace) and return."""
-        writer = asyncio.create_task(self._write_batches())
+        writers = self._config.batching.writers
+        writer = asyncio.gather(*(self._write_batches() for _ in range(writers)))
         deadline = asyncio.create_task(self._give_up_after(stop))
         try:
             await self._collect(stop, writer)
             if self._batch.lines:
                 await self._hand_over()
-            await self._full.put(None)
+            for _ in range(writers):
+                await self._full.put(None)
             await writer
         finally:
             deadline.cancel()
@@ -158,7 +162,7 @@ class Collector:
             if not writer.done():
                 writer.cancel()
 
-    async def _collect(self, stop: asyncio.Event, writer: asyncio.Task[None]) -> None:
+    async def _collect(self, stop: asyncio.Event, writer: asyncio.Future[list[None]]) -> None:
         batching = self._config.batching
         made = 0
         while not stop.is_set() and not writer.done():

@@ -65,14 +65,17 @@ class BatchingSettings(_Strict):
     max_points: int = Field(default=10_000, ge=1, le=1_000_000)
     """A write is sent when this many points are waiting..."""
     max_age_ms: int = Field(default=500, ge=1, le=60_000)
-    """...or when the oldest waiting point is this old."""
+    """...or when the batch was opened this long ago."""
+    writers: int = Field(default=2, ge=1, le=8)
+    """Writes in flight at once. InfluxDB parses a request on one core; with two, it takes
+    the next batch while the collector is still reading its answer to the last one."""
     retry_initial_ms: int = Field(default=200, ge=1)
     retry_max_ms: int = Field(default=30_000, ge=1)
     """Backoff between failed writes doubles up to this cap (a server's Retry-After wins)."""
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
     """On SIGTERM, how long to keep trying to write what was received before exiting unacked."""
     inbound_queue: int = Field(default=20_000, ge=10)
-    """Messages received but not yet parsed; when full the MQTT thread waits (backpressure)."""
+    """Messages received but not yet parsed; when full the MQTT socket is not read (backpressure)."""
 
 
 class ValidationSettings(_Strict):
