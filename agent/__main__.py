@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -128,6 +129,9 @@ async def _run(gateway: Gateway, profiles: dict[str, Profile]) -> int:
     except OutboxError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
+    # what start-up made (modules, config and profile models) lives as long as the process:
+    # out of the garbage collector's way, its passes walk only what polling allocates
+    gc.freeze()
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()

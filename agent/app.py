@@ -19,8 +19,8 @@ from agent.health import Clock, device_metrics, prometheus_text, serve_metrics, 
 from agent.modbus import ModbusLink
 from agent.mqtt import Publisher
 from agent.outbox import NewMessage, Outbox, OutboxError
-from agent.payload import events_payload, readings_payload
-from agent.poller import ConnectionOwner, DevicePoller, Polled
+from agent.payload import ReadingsPayloads, events_payload
+from agent.poller import ConnectionOwner, DevicePoller, Polled, Ticker
 from agent.schedule import base_period_ms
 from config.gateway import Gateway
 from config.profile import Profile
@@ -39,6 +39,7 @@ class Agent:
         self.detector = Detector({d.id: (d.line, profiles[d.id]) for d in gateway.devices})
         self.detector.restore(self.outbox.load_state())
         self._state_text = json.dumps(self.detector.state, sort_keys=True)
+        self.ticker = Ticker(clock)
         self.owners = [self._owner(name, profiles) for name in gateway.connections]
         self.owners = [o for o in self.owners if o.devices]
         self.assembler: CycleAssembler[Polled] = CycleAssembler([o.name for o in self.owners], self.flush)
@@ -47,6 +48,7 @@ class Agent:
                        for kind in (TopicKind.READINGS, TopicKind.EVENTS)}
         self.counters = {"cycles": 0, "readings": 0, "events": 0, "outbox_errors": 0}
         self.time_clock = Clock()
+        self.payloads = ReadingsPayloads()
 
     def _owner(self, name: str, profiles: dict[str, Profile]) -> ConnectionOwner:
         connection = self.gateway.connections[name]
@@ -54,7 +56,7 @@ class Agent:
                    for d in self.gateway.devices if d.connection == name]
         base = base_period_ms([d.every_ms for d in devices]) if devices else 1000
         link = ModbusLink(connection)
-        return ConnectionOwner(name, link, devices, base, connection.backoff_max, self.clock)
+        return ConnectionOwner(name, link, devices, base, connection.backoff_max, self.clock, self.ticker)
 
     def flush(self, tick_ms: int, polled: list[Polled]) -> None:
         """One poll cycle: events, one transaction, then the publisher is woken."""
@@ -67,7 +69,7 @@ class Agent:
         seqs = self.outbox.next_seqs(2)
         site, gw = self.gateway.site, self.gateway.gateway
         messages = [NewMessage(seqs[0], self.topics[TopicKind.READINGS],
-                               readings_payload(site, gw, seqs[0], polled), len(polled), False)]
+                               self.payloads.payload(site, gw, seqs[0], polled), len(polled), False)]
         if events:
             messages.append(NewMessage(seqs[1], self.topics[TopicKind.EVENTS],
                                        events_payload(site, gw, seqs[1], events), len(events), True))

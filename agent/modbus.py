@@ -19,8 +19,10 @@ serial I/O) is what pymodbus is for, and a serial bus is bounded by its baud rat
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import time
+import weakref
 from typing import Any
 
 from pymodbus import FramerType
@@ -133,13 +135,50 @@ class _MbapStream(asyncio.Protocol):
             self.waiter.set_exception(exc)
 
 
-def _expire(waiter: asyncio.Future[bytes], timeout: float) -> None:
-    if not waiter.done():
-        waiter.set_exception(ReadTimeout(f"no response within {timeout} s"))
+class _Expiry:
+    """Request timeouts on shared timers: one timer per 10 ms slot of deadlines, not per request.
+
+    The requests of one tick go out within a few ms of each other, so a tick's fifty reads
+    share one or two timers instead of arming and cancelling fifty. A request times out
+    within 10 ms after its deadline. One per event loop (timers belong to a loop).
+    """
+
+    GRAIN_S = 0.01
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.slots: dict[int, list[tuple[asyncio.Future[bytes], float]]] = {}
+
+    def watch(self, waiter: asyncio.Future[bytes], timeout: float) -> None:
+        slot = math.ceil((self.loop.time() + timeout) / self.GRAIN_S)
+        waiting = self.slots.get(slot)
+        if waiting is None:
+            waiting = self.slots[slot] = []
+            self.loop.call_at(slot * self.GRAIN_S, self._expire, slot)
+        waiting.append((waiter, timeout))
+
+    def _expire(self, slot: int) -> None:
+        for waiter, timeout in self.slots.pop(slot, ()):
+            if not waiter.done():
+                waiter.set_exception(ReadTimeout(f"no response within {timeout} s"))
+
+
+_EXPIRIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Expiry] = weakref.WeakKeyDictionary()
+
+
+def _expiry() -> _Expiry:
+    loop = asyncio.get_running_loop()
+    expiry = _EXPIRIES.get(loop)
+    if expiry is None:
+        expiry = _EXPIRIES[loop] = _Expiry(loop)
+    return expiry
 
 
 class MbapClient:
     """Modbus TCP on one socket: one request in flight, replies matched by transaction id.
+
+    One caller at a time (the connection's owner); a second concurrent request is a bug and
+    raises RuntimeError rather than waiting on a lock every request would pay for.
 
     No pipelining: many servers (pymodbus's among them) answer only the first frame of
     each TCP read. A timeout leaves the connection up; the late reply, if any, is
@@ -150,7 +189,7 @@ class MbapClient:
         self.host, self.port, self.timeout = host, port, timeout
         self.stream: _MbapStream | None = None
         self._tid = 0
-        self._one_at_a_time = asyncio.Lock()
+        self._expiry: _Expiry | None = None
 
     @property
     def connected(self) -> bool:
@@ -174,25 +213,27 @@ class MbapClient:
 
     async def read(self, function: Function, unit: int, address: int, count: int) -> list[int]:
         code = FUNCTION_CODES[function]
-        async with self._one_at_a_time:
-            pdu = await self._exchange(code, unit, address, count)
-        return words_of(code, count, pdu)
+        return words_of(code, count, await self.exchange(code, unit, address, count))
 
-    async def _exchange(self, code: int, unit: int, address: int, count: int) -> bytes:
+    async def exchange(self, code: int, unit: int, address: int, count: int) -> bytes:
         stream = self.stream
         if stream is None or stream.transport is None:
             raise LinkDown("not connected")
+        if stream.waiter is not None:
+            # one owner per connection (poller.ConnectionOwner) is what makes this hold
+            raise RuntimeError(f"{self.host}:{self.port}: a request is already in flight")
         self._tid = (self._tid + 1) & 0xFFFF
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bytes] = loop.create_future()
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         stream.tid, stream.waiter = self._tid, waiter
         stream.transport.write(_REQUEST.pack(self._tid, 0, 6, unit, code, address, count))
-        # A timer handle, not wait_for: wait_for would wrap every request in a task of its own.
-        timer = loop.call_later(self.timeout, _expire, waiter, self.timeout)
+        # not wait_for (a task per request) nor a timer per request: see _Expiry
+        expiry = self._expiry
+        if expiry is None or expiry.loop is not waiter.get_loop():
+            expiry = self._expiry = _expiry()
+        expiry.watch(waiter, self.timeout)
         try:
             return await waiter
         finally:
-            timer.cancel()
             stream.waiter = None
 
 
@@ -297,13 +338,20 @@ class ModbusLink:
 
     async def read(self, function: Function, unit: int, address: int, count: int) -> list[int]:
         """One request, one response: the words (coils and inputs as 0/1) or a ReadFailed."""
-        if not self.wire.connected:
-            await self.wire.connect()
+        wire = self.wire
+        if not self.silence and isinstance(wire, MbapClient):  # Modbus TCP: the hot path, inlined
+            stream = wire.stream
+            if stream is None or stream.transport is None:
+                await wire.connect()
+            code = FUNCTION_CODES[function]
+            return words_of(code, count, await wire.exchange(code, unit, address, count))
+        if not wire.connected:
+            await wire.connect()
         if not self.silence:
-            return await self.wire.read(function, unit, address, count)
+            return await wire.read(function, unit, address, count)
         await self._keep_silence()
         try:
-            return await self.wire.read(function, unit, address, count)
+            return await wire.read(function, unit, address, count)
         finally:
             self._last_frame = time.monotonic()
 

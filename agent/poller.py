@@ -76,7 +76,8 @@ class DevicePoller:
         values: dict[str, float | str] = {}
         ts_ms = 0
         started = clock()
-        self._retry_the_plan()
+        if self.polls_since_split is not None:
+            self._retry_the_plan()
         queue = list(self.blocks)
         self.stats.polls += 1
         try:
@@ -155,6 +156,40 @@ class DevicePoller:
         return Polled(self.device.id, ts_ms, {}, error=exc.reason, fault=fault)
 
 
+class Ticker:
+    """Wakes every connection owner waiting for the same tick with one timer, not one each.
+
+    Fifty owners ticking on the same wall-clock second used to arm fifty timers per tick.
+    The timer re-checks the wall clock at least every second, so a clock step is seen in time.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._waiting: dict[int, list[asyncio.Future[None]]] = {}
+
+    async def until(self, tick_ms: int) -> None:
+        if tick_ms / 1000 <= self.clock():
+            return
+        # a future per waiter: cancelling one owner must not cancel the others' wait
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.get(tick_ms)
+        if waiters is not None:
+            waiters.append(waiter)
+        else:
+            self._waiting[tick_ms] = [waiter]
+            self._arm(tick_ms)
+        await waiter
+
+    def _arm(self, tick_ms: int) -> None:
+        wait = tick_ms / 1000 - self.clock()
+        if wait > 0:
+            asyncio.get_running_loop().call_later(min(wait, 1.0), self._arm, tick_ms)
+            return
+        for waiter in self._waiting.pop(tick_ms, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 Report = Callable[[str, int, list[Polled]], None]
 """(connection, tick, results) -> None: hands a tick's results to the cycle assembler."""
 Release = Callable[[str, int], None]
@@ -163,8 +198,10 @@ Release = Callable[[str, int], None]
 
 class ConnectionOwner:
     def __init__(self, name: str, link: ModbusLink, devices: list[DevicePoller], base_ms: int,
-                 backoff_cap: float, clock: Callable[[], float] = time.time) -> None:
+                 backoff_cap: float, clock: Callable[[], float] = time.time,
+                 ticker: Ticker | None = None) -> None:
         self.name = name
+        self.ticker = ticker or Ticker(clock)
         self.link = link
         self.devices = devices
         self.base_ms = base_ms
@@ -183,13 +220,13 @@ class ConnectionOwner:
         last = 0
         while True:
             tick = next_tick(max(int(self.clock() * 1000), last), self.base_ms)
-            while not self.due(tick):
+            while not (due := self.due(tick)):
                 tick += self.base_ms
             self._count_missed(last, tick)
             release(self.name, tick)
-            await self._sleep_until(tick)
+            await self.ticker.until(tick)
             started = self.clock()
-            results = await self.poll_tick(tick)
+            results = await self.poll_tick(tick, due)
             self.tick_durations.append(self.clock() - started)
             report(self.name, tick, results)
             release(self.name, tick + 1)
@@ -202,16 +239,15 @@ class ConnectionOwner:
         for device in self.devices:
             device.stats.missed += max(0, (tick - last) // device.every_ms - 1)
 
-    async def _sleep_until(self, tick_ms: int) -> None:
-        # Short sleeps, re-checked: a wall-clock step is seen within a second.
-        while (wait := tick_ms / 1000 - self.clock()) > 0:  # noqa: ASYNC110 - a time, not an event
-            await asyncio.sleep(min(wait, 1.0))
-
-    async def poll_tick(self, tick_ms: int) -> list[Polled]:
+    async def poll_tick(self, tick_ms: int, due: list[DevicePoller] | None = None) -> list[Polled]:
         results: list[Polled] = []
         deadline = (tick_ms + self.base_ms) / 1000
-        # The healthy first: a failing device's timeouts then cost only the tail of the tick.
-        for device in sorted(self.due(tick_ms), key=lambda d: d.quarantine.failures > 0):
+        if due is None:
+            due = self.due(tick_ms)
+        if len(due) > 1:
+            # The healthy first: a failing device's timeouts then cost only the tail of the tick.
+            due.sort(key=lambda d: d.quarantine.failures > 0)
+        for device in due:
             if not device.quarantine.allows(tick_ms):
                 device.stats.skipped += 1
                 continue
