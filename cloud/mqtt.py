@@ -58,6 +58,8 @@ class MqttLink:
         self._paused = False
         self._closing = False
         self._connected = False
+        self._accepted = False
+        """The current connection got its CONNACK (a later loss is a reconnect, not a refusal)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._fd = -1
@@ -168,12 +170,13 @@ class MqttLink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
+            self._accepted = False
             await self._serve_connection()
-            if not self._connected and not self._closing:
-                await asyncio.sleep(delay)  # refused or lost before CONNACK: do not hammer
+            if self._accepted:
+                delay = RECONNECT_MIN_S  # it was up: try again at once, the broker may be back
+            elif not self._closing:
+                await asyncio.sleep(delay)  # refused, or lost before CONNACK: do not hammer
                 delay = min(delay * 2, RECONNECT_MAX_S)
-            else:
-                delay = RECONNECT_MIN_S
 
     async def _serve_connection(self) -> None:
         """Keep-alives until the connection is lost."""
@@ -265,7 +268,7 @@ class MqttLink:
         if reason.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", *self._address, reason)
             return
-        self._connected = True
+        self._connected = self._accepted = True
         options = SubscribeOptions(qos=self._settings.qos)
         client.subscribe([(sub, options) for sub in self._subscriptions])
         log.info("connected to MQTT %s:%s, subscribing to %s", *self._address, self._subscriptions)
