@@ -110,6 +110,7 @@ class MqttLink:
         self._keeper = asyncio.create_task(self._keep_connected())
 
     async def wait_subscribed(self) -> None:
+        """Until the broker has confirmed the subscriptions of the current connection."""
         await self._ready.wait()
 
     async def stop(self) -> None:
@@ -213,6 +214,7 @@ class MqttLink:
     def _socket_closed(self) -> None:
         self._forget_socket()
         self._connected = False
+        self._ready.clear()  # subscribed again only after the next CONNACK's SUBACK
         self._lost.set()
 
     def _forget_socket(self) -> None:

@@ -179,3 +179,27 @@ async def test_connect_to_a_closed_port_is_a_lost_link() -> None:
     await server.wait_closed()
     with pytest.raises(LinkDown):
         await MbapClient("127.0.0.1", port, 0.5).connect()
+
+
+async def test_requests_of_one_tick_time_out_on_a_shared_timer_each_with_its_own_error() -> None:
+    async with device(lambda requests: [], wait_s=0.05) as first, \
+            device(lambda requests: [], wait_s=0.05) as second:
+        loop = asyncio.get_running_loop()
+        timers_before = len(loop._scheduled)  # type: ignore[attr-defined]
+        reads = [asyncio.create_task(c.read(Function.INPUT, 1, 0, 2)) for c in (first, second)]
+        await asyncio.sleep(0)  # both requests are out
+        assert len(loop._scheduled) - timers_before <= 2  # type: ignore[attr-defined]
+        results = await asyncio.gather(*reads, return_exceptions=True)
+        assert all(isinstance(r, ReadTimeout) for r in results)
+        assert first.connected
+        assert second.connected
+
+
+async def test_a_second_request_while_one_is_in_flight_is_refused() -> None:
+    async with device(lambda requests: [], wait_s=0.2) as client:
+        pending = asyncio.create_task(client.read(Function.INPUT, 1, 0, 2))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already in flight"):
+            await client.read(Function.INPUT, 1, 0, 2)
+        with pytest.raises(ReadTimeout):
+            await pending

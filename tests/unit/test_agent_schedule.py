@@ -1,8 +1,12 @@
-"""Clock-aligned ticks, quarantine backoff and the cycle assembler."""
+"""Clock-aligned ticks, the shared ticker, quarantine backoff and the cycle assembler."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from agent.cycle import CycleAssembler
+from agent.poller import Ticker
 from agent.schedule import Quarantine, backoff_s, base_period_ms, interval_ms, is_due, next_tick
 
 
@@ -48,3 +52,27 @@ def test_a_cycle_flushes_only_when_every_connection_released_it() -> None:
     cycles.report("a", 200, ["a2"])
     cycles.release("a", 201)
     assert flushed[-1] == (200, ["a2"])
+
+
+async def test_one_tick_wakes_every_owner_waiting_for_it_and_a_cancel_wakes_no_other() -> None:
+    ticker = Ticker(time.time)
+    tick_ms = (int(time.time() * 1000) // 50 + 2) * 50  # 50-100 ms ahead
+    woken: list[int] = []
+
+    async def owner(n: int) -> None:
+        await ticker.until(tick_ms)
+        woken.append(n)
+        assert time.time() * 1000 >= tick_ms
+
+    tasks = [asyncio.create_task(owner(n)) for n in range(3)]
+    await asyncio.sleep(0)  # all three are waiting
+    tasks[1].cancel()
+    await asyncio.wait(tasks, timeout=5)
+    assert woken == [0, 2]
+    assert tasks[1].cancelled()
+
+
+async def test_a_tick_already_past_does_not_wait() -> None:
+    ticker = Ticker(time.time)
+    async with asyncio.timeout(1):
+        await ticker.until(int(time.time() * 1000) - 1000)
