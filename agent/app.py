@@ -56,7 +56,7 @@ class Agent:
                    for d in self.gateway.devices if d.connection == name]
         base = base_period_ms([d.every_ms for d in devices]) if devices else 1000
         link = ModbusLink(connection)
-        return ConnectionOwner(name, link, devices, base, connection.backoff_max, self.clock, self.ticker)
+        return ConnectionOwner(name, link, devices, base, connection.backoff_max, self.ticker)
 
     def flush(self, tick_ms: int, polled: list[Polled]) -> None:
         """One poll cycle: events, one transaction, then the publisher is woken."""

@@ -189,7 +189,7 @@ class MbapClient:
         self.host, self.port, self.timeout = host, port, timeout
         self.stream: _MbapStream | None = None
         self._tid = 0
-        self._expiry: _Expiry | None = None
+        self._expiry: _Expiry  # the running loop's, taken at connect (requests need a connection)
 
     @property
     def connected(self) -> bool:
@@ -205,6 +205,7 @@ class MbapClient:
         except (TimeoutError, OSError) as exc:
             raise LinkDown(f"connect to {self.host}:{self.port} failed: {exc}") from exc
         self.stream = stream
+        self._expiry = _expiry()
 
     def close(self) -> None:
         if self.stream is not None and self.stream.transport is not None:
@@ -213,9 +214,9 @@ class MbapClient:
 
     async def read(self, function: Function, unit: int, address: int, count: int) -> list[int]:
         code = FUNCTION_CODES[function]
-        return words_of(code, count, await self.exchange(code, unit, address, count))
+        return words_of(code, count, await self._exchange(code, unit, address, count))
 
-    async def exchange(self, code: int, unit: int, address: int, count: int) -> bytes:
+    async def _exchange(self, code: int, unit: int, address: int, count: int) -> bytes:
         stream = self.stream
         if stream is None or stream.transport is None:
             raise LinkDown("not connected")
@@ -227,10 +228,7 @@ class MbapClient:
         stream.tid, stream.waiter = self._tid, waiter
         stream.transport.write(_REQUEST.pack(self._tid, 0, 6, unit, code, address, count))
         # not wait_for (a task per request) nor a timer per request: see _Expiry
-        expiry = self._expiry
-        if expiry is None or expiry.loop is not waiter.get_loop():
-            expiry = self._expiry = _expiry()
-        expiry.watch(waiter, self.timeout)
+        self._expiry.watch(waiter, self.timeout)
         try:
             return await waiter
         finally:
@@ -339,12 +337,6 @@ class ModbusLink:
     async def read(self, function: Function, unit: int, address: int, count: int) -> list[int]:
         """One request, one response: the words (coils and inputs as 0/1) or a ReadFailed."""
         wire = self.wire
-        if not self.silence and isinstance(wire, MbapClient):  # Modbus TCP: the hot path, inlined
-            stream = wire.stream
-            if stream is None or stream.transport is None:
-                await wire.connect()
-            code = FUNCTION_CODES[function]
-            return words_of(code, count, await wire.exchange(code, unit, address, count))
         if not wire.connected:
             await wire.connect()
         if not self.silence:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,8 +75,7 @@ class DevicePoller:
         values: dict[str, float | str] = {}
         ts_ms = 0
         started = clock()
-        if self.polls_since_split is not None:
-            self._retry_the_plan()
+        self._retry_the_plan()
         queue = list(self.blocks)
         self.stats.polls += 1
         try:
@@ -198,15 +196,14 @@ Release = Callable[[str, int], None]
 
 class ConnectionOwner:
     def __init__(self, name: str, link: ModbusLink, devices: list[DevicePoller], base_ms: int,
-                 backoff_cap: float, clock: Callable[[], float] = time.time,
-                 ticker: Ticker | None = None) -> None:
+                 backoff_cap: float, ticker: Ticker) -> None:
         self.name = name
-        self.ticker = ticker or Ticker(clock)
+        self.ticker = ticker
         self.link = link
         self.devices = devices
         self.base_ms = base_ms
         self.backoff_cap = backoff_cap
-        self.clock = clock
+        self.clock = ticker.clock
         self.reconnects = 0
         self.tick_durations: deque[float] = deque(maxlen=100)
         """How long recent ticks took: near the base period means the bus is nearly full."""
@@ -239,15 +236,11 @@ class ConnectionOwner:
         for device in self.devices:
             device.stats.missed += max(0, (tick - last) // device.every_ms - 1)
 
-    async def poll_tick(self, tick_ms: int, due: list[DevicePoller] | None = None) -> list[Polled]:
+    async def poll_tick(self, tick_ms: int, due: list[DevicePoller]) -> list[Polled]:
         results: list[Polled] = []
         deadline = (tick_ms + self.base_ms) / 1000
-        if due is None:
-            due = self.due(tick_ms)
-        if len(due) > 1:
-            # The healthy first: a failing device's timeouts then cost only the tail of the tick.
-            due.sort(key=lambda d: d.quarantine.failures > 0)
-        for device in due:
+        # The healthy first: a failing device's timeouts then cost only the tail of the tick.
+        for device in sorted(due, key=lambda d: d.quarantine.failures > 0):
             if not device.quarantine.allows(tick_ms):
                 device.stats.skipped += 1
                 continue

@@ -6,6 +6,7 @@ waited for until it answers, and is stopped (SIGTERM, then SIGKILL) afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -80,6 +81,17 @@ def wait_until(
         time.sleep(every)  # polling interval of a condition wait, not synchronisation
     detail = f" (last error: {last_error!r})" if last_error else ""
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+async def wait_until_async(predicate: Callable[[], object], limit_s: float, what: str,
+                           every: float = 0.02) -> None:
+    """`wait_until` on an event loop: polls without blocking the loop that makes it come true."""
+    try:
+        async with asyncio.timeout(limit_s):
+            while not predicate():  # noqa: ASYNC110 - state kept by callbacks, threads and processes
+                await asyncio.sleep(every)  # polling interval of a condition wait, not synchronisation
+    except TimeoutError:
+        raise TimeoutError(f"timed out after {limit_s}s waiting for {what}") from None
 
 
 def find_binary(names: list[str], package: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from agent.outbox import NewMessage, Outbox
 from config.gateway import Gateway
 from config.wire import TopicKind, topic
 from tests.faults.proxy import TcpProxy
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, wait_until_async
 
 pytestmark = pytest.mark.faults
 
@@ -34,15 +35,8 @@ async def _produce(outbox: Outbox, publisher: Publisher, stop: asyncio.Event) ->
         await asyncio.sleep(0.05)
 
 
-async def _until(predicate: object, limit_s: float, what: str) -> None:
-    """Wait for a condition on state owned by other tasks and threads, failing naming `what`."""
-    assert callable(predicate)
-    try:
-        async with asyncio.timeout(limit_s):
-            while not predicate():  # noqa: ASYNC110 - the state lives in paho's thread and the proxy's
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise TimeoutError(f"timed out after {limit_s}s waiting for {what}") from None
+def _reconnected(publisher: Publisher, proxy: TcpProxy, connections_before: int) -> bool:
+    return publisher.connected and proxy.stats.accepted > connections_before
 
 
 @pytest.fixture
@@ -64,11 +58,11 @@ async def test_publisher_reconnects_after_every_cut(proxy: TcpProxy, tmp_path: P
     tasks = [asyncio.create_task(publisher.run()), asyncio.create_task(_produce(outbox, publisher, stop))]
     try:
         for round_ in range(5):
-            await _until(lambda r=round_: publisher.connected and proxy.stats.accepted > r, 40,
-                         f"connection {round_ + 1} through the proxy")
+            await wait_until_async(partial(_reconnected, publisher, proxy, round_), 40,
+                                   f"connection {round_ + 1} through the proxy")
             await asyncio.to_thread(proxy.cut, round_ % 2 == 1)
         # the reconnect backoff doubles per quick loss, capped at 30 s (agent/mqtt.py)
-        await _until(lambda: publisher.connected and proxy.stats.accepted > 5, 40, "the last reconnect")
+        await wait_until_async(partial(_reconnected, publisher, proxy, 5), 40, "the last reconnect")
     finally:
         stop.set()
         publisher.stop()

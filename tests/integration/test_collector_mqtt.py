@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+import fcntl
+import termios
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import paho.mqtt.client as paho
 import pytest
@@ -12,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.mqtt import MqttLink
 from config.cloud import MqttSettings
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, wait_until_async
 
 pytestmark = pytest.mark.integration
 TOPIC = "batchmeter/v1/s1/gw1/readings"
@@ -31,49 +33,49 @@ def publish(mosquitto: Mosquitto, count: int) -> None:
         client.loop_stop()
 
 
-async def until(predicate: Callable[[], bool], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)  # polling interval of a condition wait
-
-
-async def test_a_full_inbox_stops_reading_and_nothing_is_lost(mosquitto: Mosquitto) -> None:
+@asynccontextmanager
+async def subscribed_link(mosquitto: Mosquitto, queue_size: int) -> AsyncIterator[MqttLink]:
     settings = MqttSettings(host=mosquitto.host, port=mosquitto.port)
-    link = MqttLink(settings, "collector-test", [f"$share/g/{TOPIC}"], queue_size=10)
+    link = MqttLink(settings, "collector-test", [f"$share/g/{TOPIC}"], queue_size=queue_size)
     await link.start()
     try:
         async with asyncio.timeout(10):
             await link.wait_subscribed()
-        await asyncio.to_thread(publish, mosquitto, 100)
-        await until(lambda: link.depth >= 10, 10, "the inbox to fill")
-        await asyncio.sleep(0.3)  # not a wait for a condition: the window an unpaused link would read in
-        assert link.depth == 10, "the socket is not read while the inbox is full"
-        received: list[bytes] = []
-        while len(received) < 100:
-            received += [m.payload for m in await link.receive(7, wait_s=5)]
-        assert received == [f"m{n}".encode() for n in range(100)]
+        yield link
     finally:
         await link.stop()
 
 
+def unread_bytes(link: MqttLink) -> int:
+    """Bytes the kernel holds for the link's socket (FIONREAD): received, not yet read."""
+    sock = link._client.socket()  # the test looks under the link: that nothing is read is the point
+    if sock is None:
+        return 0
+    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+async def receive_all(link: MqttLink, count: int) -> list[bytes]:
+    received: list[bytes] = []
+    while len(received) < count:
+        received += [m.payload for m in await link.receive(7, wait_s=5)]
+    return received
+
+
+async def test_a_full_inbox_stops_reading_and_nothing_is_lost(mosquitto: Mosquitto) -> None:
+    async with subscribed_link(mosquitto, queue_size=10) as link:
+        await asyncio.to_thread(publish, mosquitto, 100)
+        # the broker has taken all 100; what did not fit must wait, unread, in the socket
+        await wait_until_async(lambda: unread_bytes(link) > 0, 10, "messages waiting unread in the socket")
+        assert link.depth == 10, "the socket is not read while the inbox is full"
+        assert await receive_all(link, 100) == [f"m{n}".encode() for n in range(100)]
+
+
 async def test_the_link_comes_back_after_the_broker_restarts(mosquitto: Mosquitto) -> None:
-    settings = MqttSettings(host=mosquitto.host, port=mosquitto.port)
-    link = MqttLink(settings, "collector-test", [f"$share/g/{TOPIC}"], queue_size=100)
-    await link.start()
-    try:
-        async with asyncio.timeout(10):
-            await link.wait_subscribed()
+    async with subscribed_link(mosquitto, queue_size=100) as link:
         await asyncio.to_thread(mosquitto.stop)
-        await until(lambda: not link.connected, 10, "the link to notice the broker is gone")
+        await wait_until_async(lambda: not link.connected, 10, "the link to notice the broker is gone")
         await asyncio.to_thread(mosquitto.start)
         async with asyncio.timeout(20):
             await link.wait_subscribed()  # cleared when the connection was lost
         await asyncio.to_thread(publish, mosquitto, 3)
-        received: list[bytes] = []
-        while len(received) < 3:
-            received += [m.payload for m in await link.receive(10, wait_s=5)]
-        assert received == [b"m0", b"m1", b"m2"]
-    finally:
-        await link.stop()
+        assert await receive_all(link, 3) == [b"m0", b"m1", b"m2"]
