@@ -20,8 +20,7 @@ from cloud import lineprotocol as lp
 from cloud.validation import ReadingData, Readings
 from config.wire import Event, EventsMessage, ReadingsMessage
 
-MS = "000000"
-"""Appended to a millisecond timestamp to make it nanoseconds."""
+NS_PER_MS = 1_000_000
 PAYLOAD_HEAD_BYTES = 4096
 _EVENT_TAG_FIELDS = {"kind", "ts_ms", "device", "line"}
 _CACHE_LIMIT = 100_000
@@ -64,7 +63,7 @@ class ReadingLines:
         """Quantity names of a reading -> `k1=%r,k2=%r`, its field set as a % template."""
         self._templates: dict[tuple[str, ...], str] = {}
         """(site, gateway, device, *quantity names) -> the whole line as a % template:
-        `reading,<tags> k1=%r,k2=%r %d000000`."""
+        `reading,<tags> k1=%r,k2=%r %d` (the time in ns)."""
         self._heads: dict[tuple[str, str], _SeriesHeads] = {}
         self._receipts: dict[tuple[str, str], str] = {}
 
@@ -83,7 +82,7 @@ class ReadingLines:
                 # in C; repr of the floats is most of what this loop costs)
                 key = (site, gateway, reading["device"], *values)
                 template = templates.get(key) or self._template(key)
-                numbers = (*values.values(), reading["ts_ms"])
+                numbers = (*values.values(), reading["ts_ms"] * NS_PER_MS)
                 for number in numbers:
                     if number.__class__ is str:
                         append(self._mixed_line(site, gateway, reading, values))
@@ -92,7 +91,8 @@ class ReadingLines:
                     append(template % numbers)
             if "quality" in reading and reading["quality"] != "ok":
                 append(self._error_line(message, reading))
-        append(self._receipt(site, gateway) % (float(message.seq), float(len(readings)), message.seq))
+        seq = message.seq
+        append(self._receipt(site, gateway) % (float(seq), float(len(readings)), seq * NS_PER_MS))
         return out
 
     def _template(self, key: tuple[str, ...]) -> str:
@@ -100,7 +100,7 @@ class ReadingLines:
             self._templates.clear()
         site, gateway, device, *names = key
         head = self._series(site, gateway)[device].replace("%", "%%")
-        text = self._templates[key] = f"{head}{self._field_template(tuple(names))} %d{MS}"
+        text = self._templates[key] = f"{head}{self._field_template(tuple(names))} %d"
         return text
 
     def _field_template(self, names: tuple[str, ...]) -> str:
@@ -115,16 +115,16 @@ class ReadingLines:
     def _mixed_line(self, site: str, gateway: str, reading: ReadingData,
                     values: dict[str, float | str]) -> str:
         head = self._series(site, gateway)[reading["device"]]
-        return f"{head}{self._mixed_fields(values)} {reading['ts_ms']}{MS}"
+        return f"{head}{self._mixed_fields(values)} {reading['ts_ms'] * NS_PER_MS}"
 
     def _receipt(self, site: str, gateway: str) -> str:
-        """`message_line` of a readings message as a % template of (seq, count, seq as ms)."""
+        """`message_line` of a readings message as a % template of (seq, count, seq as ns)."""
         text = self._receipts.get((site, gateway))
         if text is None:
             if len(self._receipts) >= _CACHE_LIMIT:
                 self._receipts.clear()
-            prefix = message_line(site, gateway, "readings", 0, 0).rsplit(" ", 2)[0].replace("%", "%%")
-            text = self._receipts[(site, gateway)] = prefix + " seq=%r,count=%r %d" + MS
+            prefix = _message_series(site, gateway, "readings").replace("%", "%%")
+            text = self._receipts[(site, gateway)] = prefix + " seq=%r,count=%r %d"
         return text
 
     def _mixed_fields(self, values: dict[str, float | str]) -> str:
@@ -146,7 +146,7 @@ class ReadingLines:
         error = reading.get("error")
         if error is not None:
             fields["error"] = error
-        return lp.line("read_error", tags, fields, reading["ts_ms"] * 1_000_000)
+        return lp.line("read_error", tags, fields, reading["ts_ms"] * NS_PER_MS)
 
 
 def as_readings(message: ReadingsMessage) -> Readings:
@@ -181,15 +181,19 @@ def event_lines(message: EventsMessage) -> list[str]:
     for event in message.events:
         tags = {"site": message.site, "gateway": message.gateway, "device": event.device, "kind": event.kind,
                 "line": getattr(event, "line", None) or ""}
-        out.append(lp.line("event", tags, event_fields(event), event.ts_ms * 1_000_000))
+        out.append(lp.line("event", tags, event_fields(event), event.ts_ms * NS_PER_MS))
     out.append(message_line(message.site, message.gateway, "events", message.seq, len(message.events)))
     return out
 
 
+def _message_series(site: str, gateway: str, topic: str) -> str:
+    return lp.measurement("message") + lp.tag_set({"site": site, "gateway": gateway, "topic": topic})
+
+
 def message_line(site: str, gateway: str, topic: str, seq: int, count: int) -> str:
     """The receipt of one message; time = seq as ms, so a replay overwrites and gaps show."""
-    tags = {"site": site, "gateway": gateway, "topic": topic}
-    return lp.line("message", tags, {"seq": float(seq), "count": float(count)}, seq * 1_000_000)
+    fields = lp.field_set({"seq": float(seq), "count": float(count)})
+    return f"{_message_series(site, gateway, topic)} {fields} {seq * NS_PER_MS}"
 
 
 def dead_letter_line(

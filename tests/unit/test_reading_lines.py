@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -72,6 +72,7 @@ def outcome(build: Any, message: Readings | ReadingsMessage) -> list[str] | str:
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.tuples(ANY_NAME, ANY_NAME, st.integers(1, 2**53 - 1),
                           st.lists(reading(ANY_NAME), max_size=5)), min_size=1, max_size=4))
+@example([("", "", 1, [{"device": "", "ts_ms": 0, "values": {"0": 0.0}}])])  # a time of 0 ms is 0 ns
 def test_the_cached_builder_writes_what_the_reference_escaping_writes(
     messages: list[tuple[str, str, int, list[ReadingData]]],
 ) -> None:
