@@ -24,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.plan import plan_profile
+from bench.procstat import cpu_seconds
 from config.profile import load_profile
 from tests.agent_harness import Acker, gateway_dict, write_config
 from tests.servers import Mosquitto, wait_until
 
 ROOT = Path(__file__).parents[1]
 
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:

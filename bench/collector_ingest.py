@@ -18,7 +18,6 @@ One reading = one point (one device's values at one time).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.procstat import cpu_seconds
 from cloud.points import reading_lines
 from config.wire import Reading, ReadingsMessage, TopicKind, topic
 from tests.integration.collector_harness import (
@@ -42,11 +42,6 @@ from tests.servers import InfluxDB, Mosquitto, wait_until
 BATCH = 10_000
 INFLIGHT = 1_000
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def influx_ceiling(influx: InfluxDB, database: str, lines: list[str]) -> float:
@@ -145,6 +140,13 @@ def make_messages(count: int, readings: int) -> list[ReadingsMessage]:
     ]
 
 
+def prepared(count: int, readings: int) -> tuple[list[bytes], list[str]]:
+    """The gateway stub's payloads, and the `reading` lines the collector makes of them."""
+    messages = make_messages(count, readings)
+    payloads = [m.model_dump_json().encode() for m in messages]
+    return payloads, [line for m in messages for line in reading_lines(m) if line.startswith("reading,")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
@@ -153,9 +155,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="ceiling/collector/ceiling rounds; shared machines drift, so the median counts")
     args = parser.parse_args()
-    messages = make_messages(args.messages, args.readings)
-    payloads = [m.model_dump_json().encode() for m in messages]
-    lines = [line for m in messages for line in reading_lines(m) if line.startswith("reading,")]
+    payloads, lines = prepared(args.messages, args.readings)
     with tempfile.TemporaryDirectory() as tmp:
         mosquitto = Mosquitto(Path(tmp) / "mosquitto").start()
         influx = InfluxDB(Path(tmp) / "influxdb").start()

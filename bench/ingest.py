@@ -25,7 +25,6 @@ from bench.proc import child, python_argv
 from bench.procstat import sample
 from bench.results import Entry
 from bench.services import broker, influxdb
-from cloud.points import reading_lines
 from tests.servers import InfluxDB, Mosquitto, wait_until
 
 PER_MESSAGE = 50
@@ -57,9 +56,7 @@ def _harness(readings: int, workdir: Path, mqtt: Mosquitto, influx: InfluxDB) ->
     """The collector engineer's own sequence (bench/collector_ingest.main), on our servers."""
     per_message = 100
     count = max(readings // 300, 60)  # 1,000 messages in the full run: the harness's own default
-    messages = collector_ingest.make_messages(count, per_message)
-    payloads = [m.model_dump_json().encode() for m in messages]
-    lines = [line for m in messages for line in reading_lines(m) if line.startswith("reading,")]
+    payloads, lines = collector_ingest.prepared(count, per_message)
     before = collector_ingest.influx_ceiling(influx, "harness_ceiling_before", lines)
     broker_limit = collector_ingest.broker_ceiling(mqtt, payloads, per_message)
     influx.create_database("harness")
