@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.attribution.batches import BatchEvent
+from cloud.attribution.completeness import completeness
 from cloud.attribution.counters import Sample
 from cloud.attribution.engine import Inputs, attribute
 from config.plant import PlantModel
@@ -193,3 +194,14 @@ def test_shuffled_or_duplicated_input_gives_identical_results(rnd: random.Random
     first = attribute(plant(), base, computed_at_ms=7).results
     again = attribute(plant(), Inputs(samples, events), computed_at_ms=7).results
     assert [r.model_dump_json() for r in again] == [r.model_dump_json() for r in first]
+
+
+def test_a_meter_answering_around_the_boundary_readings_is_still_complete() -> None:
+    # polls every 100 ms; the controller's readings (the boundaries) land 5 ms after their
+    # polls, the meter's 3 ms after the first poll and 8 ms after the last: nothing is missing
+    times = [k * 100 + (3 if k == 0 else 8) for k in range(331)]
+    share = completeness("m1", times, 5, 33_005, 100, 2.5)
+    assert (share.present, share.expected) == (330, 330)
+    # 331 poll instants touch a 330-poll window, so the count has one reading of slack
+    two_missing = completeness("m1", times[:100] + times[102:], 5, 33_005, 100, 2.5)
+    assert two_missing.present == 329
