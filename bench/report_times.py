@@ -2,8 +2,10 @@
 
 Uses the attribution part's own I/O (cloud/results.py) and report formatting
 (cloud/reports.py), in process, against a real InfluxDB holding bench.plant_data's plant:
-- one batch: `recompute` over exactly that batch's window (it loads the events around it and
-  the readings that batch needs, attributes, compares with and writes the stored result);
+- one batch: `recompute` of exactly that batch (the batches starting at its start: it loads
+  the events around it and the readings that batch needs, attributes, compares with and
+  writes the stored result). Beside it, the store's own floor: InfluxDB answering the same
+  events query and the batch's counter readings, the answers read but not parsed;
 - 1,000 batches: `load_summaries` over the whole span (each result's numeric fields, no
   `detail`), `select`, `summaries_to_json`: what a list needs. Beside it, the full-detail
   listing (`load_results`, `select`, `to_json`), for comparison.
@@ -16,10 +18,13 @@ than the whole benchmark run.
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import httpx
 
 from bench.options import Options
 from bench.plant_data import Plant, Scale, covered_batch, load, write_plant_file
@@ -28,8 +33,18 @@ from bench.services import influxdb
 from cloud.attribution.model import BatchResult
 from cloud.influx import InfluxHttp
 from cloud.reports import select, summaries_to_json, to_json
-from cloud.results import Window, load_results, load_summaries, recompute, result_line
+from cloud.results import (
+    MARGIN_MS,
+    QUERIES_IN_PARALLEL,
+    Window,
+    load_results,
+    load_summaries,
+    meters_for,
+    recompute,
+    result_line,
+)
 from config.plant import PlantModel, load_plant
+from tests.servers import InfluxDB
 
 SLOW_S = 10.0
 """A single run slower than this is not repeated: one number is enough to miss a 100 ms target."""
@@ -55,15 +70,46 @@ def _restamped(template: BatchResult, plant: Plant) -> list[str]:
     ]
 
 
+def _store_floor(
+    server: InfluxDB, model: PlantModel, line: str, span: Window
+) -> Callable[[], Awaitable[object]]:
+    """What a recompute of one batch must have InfluxDB send at least: its queries, unparsed."""
+    meters = meters_for(model, {line})
+    size = math.ceil(len(meters) / QUERIES_IN_PARALLEL)
+    readings = [
+        'SELECT "energy_import_kwh" FROM "reading" WHERE ('
+        + " OR ".join(f"\"device\" = '{m.id}'" for m in meters[k:k + size])
+        + f') AND {span.where()} GROUP BY "device"'
+        for k in range(0, len(meters), size)
+    ]
+    events = ('SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
+              f"AND {span.where(MARGIN_MS)}")
+
+    async def ask(client: httpx.AsyncClient, q: str) -> bytes:
+        response = await client.post("/query", params={"db": server.database, "q": q, "epoch": "ms"})
+        response.raise_for_status()
+        return response.content
+
+    async def floor() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=600,
+                                     headers={"Accept-Encoding": "identity"}) as client:
+            await ask(client, events)
+            await asyncio.gather(*(ask(client, q) for q in readings))
+
+    return floor
+
+
 async def _measure(
-    influx: InfluxHttp, model: PlantModel, plant: Plant, options: Options
-) -> tuple[float, float, float, int]:
-    batch_id, _line, start, end = covered_batch(plant, options.report_margin_s)
-    one = Window(start * 1000, end * 1000)
+    influx: InfluxHttp, server: InfluxDB, model: PlantModel, plant: Plant, options: Options
+) -> tuple[float, float, float, float, int]:
+    batch_id, line, start, end = covered_batch(plant, options.report_margin_s)
+    one = Window(start * 1000, start * 1000)
     now_ms = int(time.time() * 1000)
     outcome = await recompute(influx, model, one, now_ms)
     template = next(r for r in outcome.current() if r.batch_id == batch_id)
     attribute_s = await _timed(lambda: recompute(influx, model, one, now_ms), options.report_repeats)
+    floor_s = await _timed(_store_floor(server, model, line, Window(start * 1000, end * 1000)),
+                           options.report_repeats)
     lines = _restamped(template, plant)
     for first in range(0, len(lines), 500):
         await influx.write_lines(lines[first : first + 500], precision="ms")
@@ -77,7 +123,7 @@ async def _measure(
 
     listed = len(select(await load_summaries(influx, span)))
     list_s = await _timed(listing, options.report_repeats)
-    return attribute_s, list_s, await _timed(full_listing, options.report_repeats), listed
+    return attribute_s, floor_s, list_s, await _timed(full_listing, options.report_repeats), listed
 
 
 def run(options: Options, workdir: Path) -> list[Entry]:
@@ -88,17 +134,18 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         model = load_plant(write_plant_file(plant, workdir / "plant.yaml"))
         influx = InfluxHttp(server.url, server.database, timeout=600)
 
-        async def main() -> tuple[float, float, float, int]:
+        async def main() -> tuple[float, float, float, float, int]:
             try:
-                return await _measure(influx, model, plant, options)
+                return await _measure(influx, server, model, plant, options)
             finally:
                 await influx.close()
 
-        attribute_s, list_s, full_s, listed = asyncio.run(main())
+        attribute_s, floor_s, list_s, full_s, listed = asyncio.run(main())
     data = (f"{scale.meters} meters at 1 Hz, {scale.readings_days:g} of {scale.span_days:g} days "
             f"({scale.points:,} readings), {len(plant.windows())} batches")
     return [
-        Entry("reports: attribute one batch", attribute_s * 1000, "ms", note=data),
+        Entry("reports: attribute one batch", attribute_s * 1000, "ms", limit=floor_s * 1000,
+              note=f"{data}; limit: InfluxDB serving that batch's events and counter readings"),
         Entry(f"reports: list {listed} batches (load, select, JSON)", list_s * 1000, "ms",
               note="numeric fields of batch_result only"),
         Entry(f"reports: list {listed} batches with full detail", full_s * 1000, "ms",

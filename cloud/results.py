@@ -16,8 +16,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from cloud import lineprotocol as lp
@@ -39,6 +43,7 @@ _SUMMARY_NUMBERS = (
     "diversion_rate", "diversion_rate_true", "energy_recovery_kg", "revision", "computed_at_ms",
 )
 """Numeric fields of a `batch_result` point that a list reads instead of parsing `detail`."""
+_NUMBERS = {int, float}
 _INTEGRAL = {"end_ms", "alarms", "revision", "computed_at_ms"}
 
 
@@ -81,30 +86,84 @@ def _devices(meters: Sequence[Meter]) -> str:
 async def _series_samples(influx: InfluxHttp, q: str, into: dict[str, list[Sample]]) -> None:
     """Run a GROUP BY device query of one field; append (time, value) per device, nulls skipped."""
     for series in await influx.query(q):
-        out = into.setdefault(series.tags.get("device", ""), [])
-        out.extend(Sample(int(t), float(v)) for t, v in series.values if isinstance(v, int | float))
+        rows = series.values
+        # column-wise through C-level map: a batch's window holds tens of thousands of readings
+        if not set(map(type, map(itemgetter(1), rows))) <= _NUMBERS:
+            rows = [row for row in rows if isinstance(row[1], int | float)]
+        times = map(int, map(itemgetter(0), rows))
+        values = map(float, map(itemgetter(1), rows))
+        samples = map(tuple.__new__, repeat(Sample), zip(times, values, strict=True))  # Sample._make, in C
+        into.setdefault(series.tags.get("device", ""), []).extend(samples)
+
+
+EDGE_REACH_POLLS = 3
+"""The span query reaches `edge` + this many poll intervals past each end of the span."""
+QUERIES_IN_PARALLEL = 2
+"""A span's meters are read in this many queries at once: InfluxDB runs a statement on one
+core, and the client parses one answer while the server still works on the other."""
 
 
 async def load_samples(
     influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1
 ) -> dict[str, list[Sample]]:
-    """Counter readings of `meters` in `span`, plus the `edge` nearest ones before and after it."""
-    samples: dict[str, list[Sample]] = {m.id: [] for m in meters}
+    """Counter readings of `meters` in `span`, plus the `edge` nearest ones before and after it.
+
+    One query per counter field reads the span widened by a few poll intervals, where a
+    meter that kept polling has its edge readings. InfluxDB 1.x charges every statement per
+    series it touches (tens of ms for a line's meters), so the nearest readings are looked up
+    further out (up to MARGIN_MS, with LIMIT) only for the meters that have too few nearby.
+    """
     by_quantity: dict[str, list[Meter]] = {}
     for m in meters:
         by_quantity.setdefault(m.quantity, []).append(m)
+    wide: dict[str, list[Sample]] = {m.id: [] for m in meters}
     queries = []
     for quantity, group in by_quantity.items():
-        head = f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND '
-        queries += [
-            head + f'{span.where()} GROUP BY "device"',
-            head + f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
-                   f'GROUP BY "device" ORDER BY time DESC LIMIT {edge}',
-            head + f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
-                   f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}',
-        ]
-    await asyncio.gather(*(_series_samples(influx, q, samples) for q in queries))
+        reach = math.ceil((edge + EDGE_REACH_POLLS) * max(m.poll_interval_s for m in group) * 1000)
+        wider = Window(span.from_ms - reach, span.to_ms + reach).where()
+        size = math.ceil(len(group) / QUERIES_IN_PARALLEL)
+        queries += [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group[k:k + size])} AND {wider} '
+                    'GROUP BY "device"' for k in range(0, len(group), size)]
+    await asyncio.gather(*(_series_samples(influx, q, wide) for q in queries))
+    samples: dict[str, list[Sample]] = {}
+    short_before: list[Meter] = []
+    short_after: list[Meter] = []
+    for m in meters:
+        series = wide[m.id]  # in time order, as InfluxDB returns a series
+        first = bisect_left(series, span.from_ms, key=itemgetter(0))
+        last = bisect_right(series, span.to_ms, key=itemgetter(0))
+        before, after = series[max(0, first - edge):first], series[last:last + edge]
+        samples[m.id] = before + series[first:last] + after
+        if len(before) < edge:
+            short_before.append(m)
+        if len(after) < edge:
+            short_after.append(m)
+    await _nearest_outside(influx, short_before, short_after, span, edge, samples)
     return samples
+
+
+async def _nearest_outside(
+    influx: InfluxHttp, short_before: list[Meter], short_after: list[Meter], span: Window, edge: int,
+    samples: dict[str, list[Sample]],
+) -> None:
+    """The `edge` nearest readings outside the span, up to MARGIN_MS away, for meters short of them.
+
+    A reading found twice (nearby and again here) is one timestamp; `build_track` keeps one.
+    """
+    queries = []
+    for meters, side in ((short_before, "before"), (short_after, "after")):
+        by_quantity: dict[str, list[Meter]] = {}
+        for m in meters:
+            by_quantity.setdefault(m.quantity, []).append(m)
+        for quantity, group in by_quantity.items():
+            head = f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND '
+            queries.append(head + (
+                f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
+                f'GROUP BY "device" ORDER BY time DESC LIMIT {edge}' if side == "before" else
+                f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
+                f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}'
+            ))
+    await asyncio.gather(*(_series_samples(influx, q, samples) for q in queries))
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:

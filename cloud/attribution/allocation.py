@@ -44,9 +44,13 @@ def _cut(start_ms: int, end_ms: int, cuts: list[int]) -> list[tuple[int, int]]:
     return list(pairwise(points))
 
 
-def _weights(meter: Meter, running: list[BatchWindow], a: int, b: int) -> dict[str, Fraction]:
+def _weights(
+    meter: Meter, running: list[BatchWindow], a: int, b: int
+) -> tuple[dict[str, Fraction], Fraction]:
+    """Each running batch's share of the interval's energy, and their sum (given away)."""
     if meter.allocation is Allocation.FIXED:
-        return {w.batch_id: Fraction(meter.shares.get(w.line, 0.0)) for w in running}
+        shares = {w.batch_id: Fraction(meter.shares.get(w.line, 0.0)) for w in running}
+        return shares, sum(shares.values(), Fraction(0))
     if meter.allocation is Allocation.UNITS:
         rates = {
             w.batch_id: Fraction((w.good_units or 0.0) + (w.reject_units or 0.0)) * (b - a)
@@ -54,8 +58,9 @@ def _weights(meter: Meter, running: list[BatchWindow], a: int, b: int) -> dict[s
         }
         total = sum(rates.values(), Fraction(0))
         if total > 0:
-            return {k: v / total for k, v in rates.items()}
-    return {w.batch_id: Fraction(1, len(running)) for w in running}
+            return {k: v / total for k, v in rates.items()}, Fraction(1)
+    equal = Fraction(1, len(running))
+    return dict.fromkeys((w.batch_id for w in running), equal), Fraction(1)
 
 
 def allocate_meter(
@@ -69,19 +74,23 @@ def allocate_meter(
     """
     share = MeterShare(meter.id)
     start, end = period
-    share.measured = track.energy(start, end)
     served = [w for w in batches if _serves(meter, w.line) and w.overlaps(start, end)]
     cuts = [t for w in served for t in (w.start_ms, w.end_ms)] + extra_cuts
-    for a, b in _cut(start, end, cuts):
+    intervals = _cut(start, end, cuts)
+    # the counter at each cut once: every inner cut ends one interval and starts the next
+    counter = {t: track.at(t) for t in {start, end, *(t for ab in intervals for t in ab)}}
+    share.measured = counter[end] - counter[start]
+    for a, b in intervals:
         running = [w for w in served if w.running_through(a, b)]
         if not running:
             continue
-        energy = track.energy(a, b)
-        weights = _weights(meter, running, a, b)
-        share.given += energy * sum(weights.values(), Fraction(0))
-        for batch_id, weight in weights.items():
-            if weight and (keep is None or batch_id in keep):
-                share.by_batch.setdefault(batch_id, []).append(Piece(a, b, energy * weight))
+        energy = counter[b] - counter[a]
+        weights, given = _weights(meter, running, a, b)
+        share.given += energy * given
+        for w in running if keep is None else [w for w in running if w.batch_id in keep]:
+            weight = weights[w.batch_id]
+            if weight:
+                share.by_batch.setdefault(w.batch_id, []).append(Piece(a, b, energy * weight))
     share.idle = share.measured - share.given
     return share
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from cloud.attribution.allocation import Piece
@@ -15,13 +15,18 @@ class FactorCurve:
     """gCO2e/kWh as steps: each (from_ms, g) holds until the next; before the first, the first."""
 
     steps: tuple[tuple[int, float], ...]
+    _times: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _factors: tuple[Fraction, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_times", tuple(t for t, _ in self.steps))
+        object.__setattr__(self, "_factors", tuple(Fraction(g) for _, g in self.steps))
 
     def at(self, ts_ms: int) -> Fraction:
-        i = max(bisect_right([t for t, _ in self.steps], ts_ms) - 1, 0)
-        return Fraction(self.steps[i][1])
+        return self._factors[max(bisect_right(self._times, ts_ms) - 1, 0)]
 
     def change_points(self) -> list[int]:
-        return [t for t, _ in self.steps[1:]]
+        return list(self._times[1:])
 
 
 def curve_for(factor_set: FactorSet, meter: Meter) -> FactorCurve:
@@ -34,7 +39,28 @@ def curve_for(factor_set: FactorSet, meter: Meter) -> FactorCurve:
 
 def co2e_kg(pieces: list[Piece], curve: FactorCurve) -> Fraction:
     """Pieces are cut at every change point, so each piece has one factor (taken at its start)."""
-    return sum((p.kwh * curve.at(p.start_ms) for p in pieces), Fraction(0)) / 1000
+    return co2e_of_segments(segments(pieces, curve.change_points()), curve)
+
+
+def segments(pieces: list[Piece], change_points: list[int]) -> list[tuple[int, Fraction]]:
+    """(start of the first piece, kWh) per stretch between change points that has pieces.
+
+    Pieces never straddle a change point, so every piece of a stretch has the same factor in
+    every curve whose change points are among `change_points`: the stretch's energy can be
+    summed first and multiplied once, exactly as piece by piece.
+    """
+    if not change_points:
+        return [(pieces[0].start_ms, sum((p.kwh for p in pieces), Fraction(0)))] if pieces else []
+    by_stretch: dict[int, tuple[int, Fraction]] = {}
+    for p in pieces:
+        k = bisect_right(change_points, p.start_ms)
+        first, kwh = by_stretch.get(k, (p.start_ms, Fraction(0)))
+        by_stretch[k] = (min(first, p.start_ms), kwh + p.kwh)
+    return [by_stretch[k] for k in sorted(by_stretch)]
+
+
+def co2e_of_segments(stretches: list[tuple[int, Fraction]], curve: FactorCurve) -> Fraction:
+    return sum((kwh * curve.at(start) for start, kwh in stretches), Fraction(0)) / 1000
 
 
 def change_points(factor_sets: list[FactorSet], meter: Meter) -> list[int]:

@@ -7,11 +7,11 @@ from fractions import Fraction
 from typing import Any
 
 from cloud.attribution import ALGORITHM_VERSION
-from cloud.attribution.allocation import MeterShare, Piece, allocate_meter
+from cloud.attribution.allocation import MeterShare, allocate_meter
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches, snapshots
 from cloud.attribution.completeness import completeness
 from cloud.attribution.counters import Break, CounterSpec, CounterTrack, DeclaredBreak, Sample, build_track
-from cloud.attribution.emissions import change_points, co2e_kg, curve_for
+from cloud.attribution.emissions import change_points, co2e_of_segments, curve_for, segments
 from cloud.attribution.model import BatchResult, Discontinuity, MeterBalance, MeterCompleteness
 from cloud.attribution.scrap import ScrapTotals, Weighing, attribute_scrap
 from config.plant import Meter, PlantModel, epoch_ms
@@ -100,13 +100,10 @@ def _wanted(
     return wanted, [m for m in plant.meters if m.id in needed]
 
 
-def _sum(pieces: list[Piece]) -> Fraction:
-    return sum((p.kwh for p in pieces), Fraction(0))
-
-
-def _co2e(plant: PlantModel, pieces: dict[str, list[Piece]]) -> dict[str, Fraction]:
+def _co2e(plant: PlantModel, stretches: dict[str, list[tuple[int, Fraction]]]) -> dict[str, Fraction]:
     return {
-        fs.name: sum((co2e_kg(ps, curve_for(fs, plant.meter(m))) for m, ps in pieces.items()), Fraction(0))
+        fs.name: sum((co2e_of_segments(ss, curve_for(fs, plant.meter(m))) for m, ss in stretches.items()),
+                     Fraction(0))
         for fs in plant.factor_sets
     }
 
@@ -152,10 +149,16 @@ def _energy_fields(
     plant: PlantModel, w: BatchWindow, meters: list[Meter], shares: dict[str, MeterShare]
 ) -> dict[str, Any]:
     """kWh own and shared, CO2e per factor set and specific energy, rounded to float only here."""
-    pieces = {m.id: shares[m.id].by_batch.get(w.batch_id, []) for m in meters}
-    own = {m.id: _sum(pieces[m.id]) for m in meters if not m.shared}
-    shared = {m.id: _sum(pieces[m.id]) for m in meters if m.shared}
-    co2e = _co2e(plant, pieces)
+    # per meter, the batch's energy summed between factor change points: summed once, then
+    # multiplied once per factor set, instead of per piece (a shared meter has one per interval)
+    stretches = {
+        m.id: segments(shares[m.id].by_batch.get(w.batch_id, []), change_points(plant.factor_sets, m))
+        for m in meters
+    }
+    totals = {m.id: sum((kwh for _, kwh in stretches[m.id]), Fraction(0)) for m in meters}
+    own = {m.id: totals[m.id] for m in meters if not m.shared}
+    shared = {m.id: totals[m.id] for m in meters if m.shared}
+    co2e = _co2e(plant, stretches)
     total = sum(own.values(), Fraction(0)) + sum(shared.values(), Fraction(0))
     good = w.good_units
     product = plant.products.get(w.product)

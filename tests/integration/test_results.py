@@ -14,7 +14,7 @@ from cloud.__main__ import main
 from cloud.influx import InfluxHttp
 from cloud.points import event_lines, reading_lines
 from cloud.reports import CONTRACT_FIELDS
-from cloud.results import Window, load_results, load_summaries, recompute
+from cloud.results import Window, load_results, load_samples, load_summaries, recompute
 from config.plant import PlantModel
 from config.wire import BatchEnded, BatchStarted, EventsMessage, Reading, ReadingsMessage, ScrapWeighed
 from tests.servers import InfluxDB
@@ -127,6 +127,35 @@ async def test_list_reads_the_numbers_without_detail(influx: InfluxHttp) -> None
         s = summaries[r.batch_id]
         assert s.model_dump(exclude={"alarms"}) == r.model_dump(include=set(s.model_dump()) - {"alarms"})
         assert s.alarms == len(r.alarms)
+
+
+async def test_the_nearest_readings_outside_the_span_are_found_near_and_far(influx: InfluxHttp) -> None:
+    # every meter polls each second; "gappy" has 20 s holes next to both ends of the span, past
+    # the span query's reach, and "ends" stops reading inside the span: each must still get
+    # exactly its `edge` nearest readings on each side (up to MARGIN_MS away), as before
+    second = 1000
+    plant = PlantModel.model_validate({
+        "lines": [{"id": "line1"}],
+        "meters": [{"id": m, "line": "line1", "poll_interval_s": 1} for m in ("steady", "gappy", "ends")],
+    })
+    polls = {
+        "steady": range(-60, 61),
+        "gappy": [*range(-60, -20), *range(0, 31), *range(50, 61)],
+        "ends": range(-60, 20),
+    }
+    await influx.write_lines([
+        f"reading,device={meter},gateway=gw,site=s energy_import_kwh={100.0 + k} {T0 + k * second}"
+        for meter, ks in polls.items() for k in ks
+    ], precision="ms")
+    span, edge = Window(T0, T0 + 30 * second), 4
+    loaded = await load_samples(influx, plant.meters, span, edge)
+    for meter, ks in polls.items():
+        times = [T0 + k * second for k in ks]
+        before = [t for t in times if t < span.from_ms][-edge:]
+        after = [t for t in times if t > span.to_ms][:edge]
+        inside = [t for t in times if span.from_ms <= t <= span.to_ms]
+        assert sorted(s.ts_ms for s in loaded[meter]) == before + inside + after, meter
+        assert all(s.value == 100.0 + (s.ts_ms - T0) // second for s in loaded[meter])
 
 
 def test_report_cli_writes_the_contract_json(influxdb: InfluxDB, tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import random
 from fractions import Fraction
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.attribution import counters
 from cloud.attribution.counters import CounterSpec, DeclaredBreak, Sample, build_track
 
 S = 10_000  # one poll every 10 s
@@ -130,3 +132,41 @@ def test_unwrapped_values_are_exact_sums_of_credited_steps() -> None:
     steps = [f[1] - f[0], f[2] - f[1], Fraction(100_000) - f[2] + f[3], f[4] - f[3], Fraction(0), f[6] - f[5]]
     assert [b.kind for b in track.breaks] == ["rollover", "unexplained"]
     assert [track.energy(0, k * S) for k in range(1, 7)] == [sum(steps[:k]) for k in range(1, 7)]
+
+
+POWERS = [None, 0.5, 36.0, 360.0]
+
+
+@st.composite
+def steps_near_the_limits(draw: st.DrawFn, max_power_kw: float | None) -> tuple[int, float]:
+    """(dt, rise): mostly small rises, some falls, some within a few ulps of the max-power limit."""
+    dt = draw(st.integers(min_value=1, max_value=5_000))
+    kind = draw(st.sampled_from(["rise", "fall", "limit"]))
+    if kind == "fall":
+        return dt, -draw(st.floats(min_value=0, max_value=0.2))
+    if kind == "limit" and max_power_kw is not None:
+        rise = max_power_kw * dt / 3_600_000 * 1.25 + 0.1
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            rise = math.nextafter(rise, draw(st.sampled_from([math.inf, -math.inf])))
+        return dt, rise * draw(st.sampled_from([1.0, 1 - 1e-9, 1 + 1e-9, 0.999, 1.01]))
+    return dt, draw(st.floats(min_value=0, max_value=0.2))
+
+
+@given(st.data(), st.sampled_from(POWERS), st.floats(min_value=0, max_value=1e6, allow_nan=False))
+@settings(max_examples=300)
+def test_the_never_falling_shortcut_builds_the_same_track_as_the_rules(
+    data: st.DataObject, max_power_kw: float | None, start: float
+) -> None:
+    # a series that never falls and never rises too fast skips the step-by-step rules; they
+    # are the definition, so on any series the shortcut must give what they give
+    steps = data.draw(st.lists(steps_near_the_limits(max_power_kw), min_size=1, max_size=30))
+    samples = [Sample(0, start)]
+    for dt, rise in steps:
+        samples.append(Sample(samples[-1].ts_ms + dt, samples[-1].value + rise))
+    spec = CounterSpec(max_power_kw=max_power_kw)
+    fast = build_track(samples, spec)
+    with patch.object(counters, "_all_ordinary", return_value=False):
+        slow = build_track(samples, spec)
+    assert (fast.times, fast.values, fast.marks, fast.offsets) == (slow.times, slow.values, slow.marks,
+                                                                   slow.offsets)
+    assert [(b.ts_ms, b.kind) for b in fast.breaks] == [(b.ts_ms, b.kind) for b in slow.breaks]
