@@ -25,7 +25,10 @@ SITE, GATEWAY = "site-t", "gw-t"
 
 
 class Acker:
-    def __init__(self, host: str, port: int, ack: bool = True) -> None:
+    def __init__(
+        self, host: str, port: int, ack: bool = True, tls: tuple[Path, Path, Path] | None = None
+    ) -> None:
+        """`tls`: (CA, client certificate, key), for a broker that wants a client certificate."""
         self.ack = ack
         self.lock = threading.Lock()
         self.messages: dict[int, dict[str, Any]] = {}
@@ -33,6 +36,8 @@ class Acker:
         self.deliveries = 0
         self.status: dict[str, Any] | None = None
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        if tls is not None:
+            self.client.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]), keyfile=str(tls[2]))
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.connect(host, port)

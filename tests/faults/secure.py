@@ -60,16 +60,57 @@ def make_tls(workdir: Path) -> Tls:
     return Tls(ca, cert, key)
 
 
+@dataclass(frozen=True)
+class ClientCert:
+    cert: Path
+    key: Path
+
+
+def make_client_cert(tls: Tls, name: str) -> ClientCert:
+    """A client certificate with CN=`name`, signed by the test CA of `tls` (mutual TLS)."""
+    workdir = tls.ca.parent
+    cert, key, csr = workdir / f"{name}.crt", workdir / f"{name}.key", workdir / f"{name}.csr"
+    for args in (
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+         "-subj", f"/CN={name}"],
+        ["x509", "-req", "-in", str(csr), "-CA", str(tls.ca), "-CAkey", str(workdir / "ca.key"),
+         "-CAcreateserial", "-out", str(cert), "-days", "1"],
+    ):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    return ClientCert(cert, key)
+
+
 @dataclass
 class SecureBroker:
+    """Password users and the ACL; with `client_certs`, TLS that requires a client certificate
+    instead of a password, its CN being the user name the ACL applies to."""
+
     workdir: Path
     users: list[str]
     tls: Tls | None = None
+    client_certs: bool = False
     passwords: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
 
     def start(self) -> Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        acl = self.workdir / "acl"
+        acl.write_text(ACL)
+        tls = "" if self.tls is None else (
+            f"cafile {self.tls.ca}\ncertfile {self.tls.cert}\nkeyfile {self.tls.key}\n"
+        )
+        if self.client_certs:
+            assert self.tls is not None, "client certificates need TLS"
+            tls += "require_certificate true\nuse_identity_as_username true\n"
+        else:
+            tls += f"password_file {self._password_file()}\n"
+        # As root, mosquitto drops to its own user, which cannot read a private temp dir.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        config = (f"{user}listener {self.port} 127.0.0.1\n{tls}allow_anonymous false\n"
+                  f"acl_file {acl}\nlog_type all\n")
+        return Mosquitto(self.workdir / "broker", extra_config=config, port=self.port).start()
+
+    def _password_file(self) -> Path:
         passwd = self.workdir / "passwd"
         tool = find_binary(["mosquitto_passwd"], "mosquitto")
         for index, user in enumerate(self.users):
@@ -77,16 +118,7 @@ class SecureBroker:
             create = ["-c"] if index == 0 else []
             subprocess.run([tool, *create, "-b", str(passwd), user, self.passwords[user]],
                            check=True, capture_output=True, timeout=30)
-        acl = self.workdir / "acl"
-        acl.write_text(ACL)
-        tls = "" if self.tls is None else (
-            f"cafile {self.tls.ca}\ncertfile {self.tls.cert}\nkeyfile {self.tls.key}\n"
-        )
-        # As root, mosquitto drops to its own user, which cannot read a private temp dir.
-        user = "user root\n" if os.geteuid() == 0 else ""
-        config = (f"{user}listener {self.port} 127.0.0.1\n{tls}allow_anonymous false\n"
-                  f"password_file {passwd}\nacl_file {acl}\nlog_type all\n")
-        return Mosquitto(self.workdir / "broker", extra_config=config, port=self.port).start()
+        return passwd
 
 
 @dataclass
