@@ -77,6 +77,7 @@ class InfluxFaultProxy(ServedFromLoopThread):
         self._fault = Fault.NONE
         self._status = 503
         self._left = 0
+        self._then: list[tuple[Fault, int]] = []
         self._loop = LoopThread("influx-fault-proxy")
         self._client: httpx.AsyncClient | None = None
         self._server: asyncio.Server | None = None
@@ -88,13 +89,24 @@ class InfluxFaultProxy(ServedFromLoopThread):
     def arm(self, fault: Fault, count: int = 1_000_000, status: int = 503) -> None:
         """Apply `fault` to the next `count` writes."""
         self._fault, self._left, self._status = fault, count, status
+        self._then.clear()
+
+    def then(self, fault: Fault, count: int = 1) -> None:
+        """After the armed fault's writes, apply `fault` to the `count` writes that follow.
+
+        Queued here, not armed by the test afterwards: the collector sends its next write
+        (e.g. the first half of a partial write) before a test thread could react.
+        """
+        self._then.append((fault, count))
 
     def clear(self) -> None:
         self._fault, self._left = Fault.NONE, 0
+        self._then.clear()
 
     @property
     def armed_left(self) -> int:
-        return self._left if self._fault is not Fault.NONE else 0
+        queued = sum(count for _, count in self._then)
+        return (self._left if self._fault is not Fault.NONE else 0) + queued
 
     async def _start(self) -> None:
         self._client = httpx.AsyncClient(base_url=self.upstream, timeout=30)
@@ -107,7 +119,11 @@ class InfluxFaultProxy(ServedFromLoopThread):
             await self._client.aclose()
 
     def _take_fault(self, request: _Request) -> Fault:
-        if not request.target.startswith("/write") or self._fault is Fault.NONE or self._left <= 0:
+        if not request.target.startswith("/write"):
+            return Fault.NONE
+        if self._left <= 0 and self._then:
+            self._fault, self._left = self._then.pop(0)
+        if self._fault is Fault.NONE or self._left <= 0:
             return Fault.NONE
         if self._fault is Fault.PARTIAL and request.body.count(b"\n") == 0:
             return Fault.NONE  # a real server never refuses half of one good line

@@ -105,6 +105,39 @@ def test_collector_killed_mid_write(gateway: WireGateway, mosquitto: Mosquitto, 
     _finish(gateway, influxdb, figures, "collector killed (SIGKILL) mid-write", kills=rounds)
 
 
+@pytest.mark.parametrize("rounds", [3])
+def test_collector_killed_while_narrowing_down_a_partial_write(
+    gateway: WireGateway, mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path, figures: Record,
+    rounds: int,
+) -> None:
+    # InfluxDB stores half a batch and answers 400; the collector re-sends the halves to find
+    # the refused lines, and is killed while the first half is in InfluxDB's hands: half the
+    # batch is stored, none of it acked. The gateway re-sends it all to the next collector.
+    with InfluxFaultProxy(influxdb.url) as proxy:
+        spec = CollectorSpec(mosquitto.host, mosquitto.port, proxy.url, influxdb.database)
+        current = [start_collector(spec, tmp_path)]
+
+        def crashes() -> None:
+            for _ in range(rounds):
+                proxy.arm(Fault.PARTIAL, count=1)
+                proxy.then(Fault.HANG, count=1)
+                wait_until(lambda: proxy.stats.hung > 0 and proxy.armed_left == 0, 30, "a half in flight")
+                current[0].kill(signal.SIGKILL)
+                proxy.clear()
+                current[0] = start_collector(spec, tmp_path)
+                proxy.stats.hung = 0
+
+        try:
+            run_load([gateway], crashes, fail_if=lambda: current[0].exited())
+        finally:
+            current[0].kill()
+        partial = proxy.stats.partial
+    _finish(gateway, influxdb, figures, "collector killed (SIGKILL) while splitting a partial write",
+            kills=rounds, **{"writes half-stored": partial})
+    assert partial == rounds
+    assert dead_letters(influxdb.url, influxdb.database) == []  # every line was good: none refused
+
+
 def test_influxdb_stopped_and_restarted(gateway: WireGateway, mosquitto: Mosquitto,
                                         own_influxdb: InfluxDB, tmp_path: Path, figures: Record) -> None:
     spec = CollectorSpec(mosquitto.host, mosquitto.port, own_influxdb.url, own_influxdb.database)
