@@ -67,6 +67,8 @@ class Publisher(Session):
         """The copy of each inflight message that paho was given last."""
         self._acks: deque[bytes] = deque()
         self._birth_due = False
+        self._unsent = True
+        """The outbox may hold messages past the cursor (new ones, or more than the window took)."""
         self._health_due = 0.0
         self._attempt = 0
         self._wake = asyncio.Event()
@@ -76,6 +78,7 @@ class Publisher(Session):
 
     def wake(self) -> None:
         """New messages are in the outbox."""
+        self._unsent = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -130,9 +133,12 @@ class Publisher(Session):
         if not self._resend(now):
             return
         room = self.settings.window - len(self.inflight)
-        if room > 0:
-            for stored in self.outbox.after(self.cursor, room):
+        if room > 0 and self._unsent:
+            batch = self.outbox.after(self.cursor, room)
+            self._unsent = len(batch) == room
+            for stored in batch:
                 if not self._publish(stored):
+                    self._unsent = True
                     return
                 self.cursor = stored.seq
                 self.counters["published"] += 1
@@ -197,7 +203,7 @@ class Publisher(Session):
         self.inflight.clear()
         self._copies.clear()
         self.cursor = 0
-        self._birth_due = True
+        self._unsent = self._birth_due = True
         self._wake.set()
 
     def connection_lost(self) -> None:

@@ -112,6 +112,11 @@ class Connection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._fd = -1
+        self._in_paho = False
+        """In paho's `loop_read`/`loop_write`, where a write must wait until it returns."""
+        self._write_after = False
+        self._writer = False
+        """The loop watches the socket for room to write."""
         self._ready = asyncio.Event()
         self._lost = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
@@ -242,11 +247,13 @@ class Connection:
 
     def _in_loop(self, callback: Any, *args: Any) -> None:
         """Run on the event loop's thread: paho calls the socket hooks from `connect`'s thread too."""
-        assert self._loop is not None
+        loop = self._loop
+        assert loop is not None
         if threading.get_ident() == self._loop_thread:
             callback(*args)
-        else:
-            self._loop.call_soon_threadsafe(callback, *args)
+        else:  # a closed loop: paho's socket, collected after the loop ended, reaches no one
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, *args)
 
     def _on_socket_open(self, client: paho.Client, _userdata: Any, sock: Any) -> None:
         self._in_loop(self._adopt_socket, sock.fileno())
@@ -278,22 +285,50 @@ class Connection:
             self._loop.remove_reader(self._fd)
             self._loop.remove_writer(self._fd)
         self._fd = -1
+        self._writer = self._write_after = False
 
     def _on_socket_register_write(self, client: paho.Client, _userdata: Any, sock: Any) -> None:
         self._in_loop(self._watch_writes, sock.fileno())
 
     def _watch_writes(self, fd: int) -> None:
-        if fd >= 0 and fd == self._fd and self._loop is not None:
-            self._loop.add_writer(fd, self._client.loop_write)
+        """paho has packets to send: written at once, unless paho is reading or writing now
+        (then as soon as it returns); what the socket does not take waits for the writer."""
+        if fd < 0 or fd != self._fd:
+            return
+        if self._in_paho:
+            self._write_after = True
+        else:
+            self._write()
+
+    def _write(self) -> None:
+        self._in_paho = True
+        try:
+            self._client.loop_write()
+        finally:
+            self._in_paho = False
+        if self._client.want_write() and self._fd >= 0 and not self._writer and self._loop is not None:
+            self._writer = True  # the socket is full: the rest when it takes more
+            self._loop.add_writer(self._fd, self._write)
 
     def _on_socket_unregister_write(self, client: paho.Client, _userdata: Any, sock: Any) -> None:
         self._in_loop(self._unwatch_writes)
 
     def _unwatch_writes(self) -> None:
-        if self._fd >= 0 and self._loop is not None:
+        if self._writer and self._fd >= 0 and self._loop is not None:
             self._loop.remove_writer(self._fd)
+        self._writer = False
 
     def _readable(self) -> None:
+        self._in_paho = True
+        try:
+            self._read()
+        finally:
+            self._in_paho = False
+        if self._write_after:  # PUBACKs, SUBSCRIBEs and publishes made while paho was reading
+            self._write_after = False
+            self._watch_writes(self._fd)
+
+    def _read(self) -> None:
         client = self._client
         for _ in range(READS_PER_WAKE):
             before = self._received
