@@ -118,10 +118,13 @@ class Publisher(Session):
                 pass
 
     def _wait_s(self) -> float:
-        due = [sent + self.settings.resend_after for sent in self.inflight.values()]
-        if self.connected:
-            due.append(self._health_due)
-        wait = min(due, default=time.monotonic() + MAX_WAIT_S) - time.monotonic()
+        """Until the next re-send or health report is due; without a connection, until woken
+        (by the next one), not by re-sends that are overdue but cannot go out."""
+        if not self.connected:
+            return MAX_WAIT_S
+        due = min(sent for sent in self.inflight.values()) + self.settings.resend_after \
+            if self.inflight else self._health_due
+        wait = min(due, self._health_due) - time.monotonic()
         return min(max(wait, 0.0), MAX_WAIT_S) + 0.001
 
     def _send(self) -> None:

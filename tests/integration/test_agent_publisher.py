@@ -109,19 +109,34 @@ async def test_paho_holds_one_copy_while_stalled_and_none_across_a_reconnect(
 async def test_what_is_stored_while_the_broker_is_away_is_sent_when_it_is_back(
     mosquitto: Mosquitto, acker: Acker, outbox: Outbox
 ) -> None:
-    acker.ack = True
-    publisher = Publisher(_gateway(mosquitto.port), outbox, dict)
+    publisher = Publisher(_gateway(mosquitto.port, resend_after=0.2), outbox, dict)
+    turns = 0
+    wait_s = publisher._wait_s
+
+    def counted() -> float:  # the test looks under the publisher: how often its loop turns
+        nonlocal turns
+        turns += 1
+        return wait_s()
+
+    publisher._wait_s = counted  # type: ignore[method-assign]
     async with _running(publisher):
         seqs = _commit(outbox, publisher, 3)
-        await wait_until_async(lambda: outbox.depth == 0, 20, "the first three acknowledged")
+        await wait_until_async(lambda: len(acker.messages) == 3, 20, "the first three delivered")
 
         await asyncio.to_thread(mosquitto.stop)
         await wait_until_async(lambda: not publisher.connected, 10, "the publisher to notice")
         seqs += _commit(outbox, publisher, 3)
+        # Two more attempts while the three unacknowledged are overdue for a re-send that
+        # cannot go out: the publisher waits for a connection, it does not poll.
+        attempts, turns = publisher.counters["disconnects"], 0
+        await wait_until_async(lambda: publisher.counters["disconnects"] >= attempts + 2, 20,
+                               "two reconnect attempts")
+        assert turns < 10, f"{turns} turns of the send loop without a connection"
         assert publisher.counters["published"] == 3, "nothing counts as sent without a connection"
 
+        acker.ack = True
         await asyncio.to_thread(mosquitto.start)
-        await wait_until_async(lambda: outbox.depth == 0, 30, "the three stored meanwhile acknowledged")
+        await wait_until_async(lambda: outbox.depth == 0, 30, "all six acknowledged")
         assert sorted(acker.messages) == seqs
         assert publisher.counters["acked"] == 6
 
