@@ -6,12 +6,13 @@ message still unacknowledged after `resend_after` seconds, or at a reconnect, is
 again. Only acknowledged messages leave the outbox. Retained birth `online` on connect
 and a last will `offline` on `.../status`, where health is also published periodically.
 
-A publish is handed to paho, which writes it when the socket takes it: no future or task
-per message. The outbox, not paho, holds what is owed: paho's queue is emptied before
-every connection attempt (everything unacknowledged is re-sent from the outbox anyway), and
-a message is not sent again while paho still holds its previous copy without the broker's
-PUBACK, so nothing piles up in paho. paho sends at most 20 QoS 1 messages before their
-PUBACKs (its default) and queues the rest of the window in order.
+A publish is handed to paho, which writes it at once: no future or task per message. The
+outbox, not paho, holds what is owed: paho's queue is emptied before every connection
+attempt (everything unacknowledged is re-sent from the outbox anyway), and a message is not
+sent again while paho still holds its previous copy without the broker's PUBACK, so nothing
+piles up in paho. paho sends at most 20 QoS 1 messages before their
+PUBACKs (its default) and queues the rest of the window in order. A publish made without
+a connection is not counted as sent; the cursor stays, and the outbox keeps it.
 """
 
 from __future__ import annotations

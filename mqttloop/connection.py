@@ -1,16 +1,19 @@
 """One MQTT 5 connection, kept up, with paho-mqtt v2 run inside the asyncio event loop.
 
-paho does not get a thread of its own: its socket is watched by the loop (`add_reader`/
-`add_writer`) and fed to `loop_read`/`loop_write`, and a keeper task sends keep-alives,
-notices a lost connection and reconnects after the delay its `Session` asks for. With paho
-in its own thread, the two threads fought over the GIL at every message. Only `connect`
-runs in a thread, since it blocks on DNS, TCP and the TLS handshake.
+paho does not get a thread of its own: its socket is watched by the loop (`add_reader`, and
+`add_writer` while the socket is full) and fed to `loop_read`/`loop_write`; a keeper task
+sends keep-alives, notices a lost connection and reconnects after the delay its `Session`
+asks for. With paho in its own thread, the two threads fought over the GIL at every
+message. Only `connect` runs in a thread, since it blocks on DNS, TCP and the TLS handshake.
 
 The collector's link and the agent's publisher both use it; what differs between them (what
 happens on connect and on a message, how long to wait before a retry) is their `Session`.
-Publishing is paho's `publish`: it queues the packet, and the loop writes it when the socket
-takes it. paho keeps QoS 1 messages until their PUBACK, across reconnects too, unless the
-connection is made with `fresh=True`, for a caller that re-sends by itself after a reconnect.
+Publishing is paho's `publish`: it queues the packet, which is written at once (or as soon as
+paho's read or write under way returns); no future or task per message. paho keeps QoS 1
+messages until their PUBACK, across reconnects too, unless the connection is made with
+`fresh=True`, for a caller that re-sends by itself after a reconnect. paho sends at most 20
+QoS 1 messages ahead of their PUBACKs (its default `max_inflight_messages`) and queues the
+rest in order; its queue has no limit (`max_queued_messages` 0), so it never refuses one.
 """
 
 from __future__ import annotations
