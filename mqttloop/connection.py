@@ -11,9 +11,10 @@ happens on connect and on a message, how long to wait before a retry) is their `
 Publishing is paho's `publish`: it queues the packet, which is written at once (or as soon as
 paho's read or write under way returns); no future or task per message. paho keeps QoS 1
 messages until their PUBACK, across reconnects too, unless the connection is made with
-`fresh=True`, for a caller that re-sends by itself after a reconnect. paho sends at most 20
-QoS 1 messages ahead of their PUBACKs (its default `max_inflight_messages`) and queues the
-rest in order; its queue has no limit (`max_queued_messages` 0), so it never refuses one.
+`fresh=True`, for a caller that re-sends by itself after a reconnect. paho sends at most
+MAX_INFLIGHT QoS 1 messages ahead of their PUBACKs, fewer if the broker's CONNACK says so
+(Receive Maximum), and queues the rest in order; its queue has no limit
+(`max_queued_messages` 0), so it never refuses one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -37,6 +39,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 READS_PER_WAKE = 64
 """Packets read per readable event at most: paho's `loop_read` reads one at a time."""
 CLOSE_GRACE_S = 2.0
+MAX_INFLIGHT = 20
+"""QoS 1 messages paho sends before their PUBACKs (its default), or fewer if the broker says so."""
 KEEPER_TICK_S = 1.0
 """How often the keeper lets paho send a keep-alive or notice a silent broker."""
 
@@ -112,6 +116,7 @@ class Connection:
         self._connected = False
         self._accepted = False
         """The current connection got its CONNACK (a later loss is a reconnect, not a refusal)."""
+        self._max_inflight = MAX_INFLIGHT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._fd = -1
@@ -233,6 +238,7 @@ class Connection:
 
     def _prepare(self) -> None:
         """Before an attempt (no connection exists): this attempt's will; paho's queue if fresh."""
+        self._client.max_inflight_messages_set(self._max_inflight)
         if self._fresh:
             self._client.drop_out_messages()
         if self._will is not None:
@@ -259,6 +265,10 @@ class Connection:
                 loop.call_soon_threadsafe(callback, *args)
 
     def _on_socket_open(self, client: paho.Client, _userdata: Any, sock: Any) -> None:
+        # paho leaves Nagle on: a small publish then waits for the ACK of the one before, and
+        # with the peer's delayed ACK every message round trip took ~40 ms on loopback
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._in_loop(self._adopt_socket, sock.fileno())
 
     def _adopt_socket(self, fd: int) -> None:
@@ -354,12 +364,22 @@ class Connection:
         self._session.message_received(topic, bytes(message.payload))
 
     def _on_connect(
-        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
         if reason.is_failure:
             self._log.error("MQTT broker %s:%s refused the connection: %s", *self._address, reason)
             return
         self._connected = self._accepted = True
+        receive_maximum = getattr(props, "ReceiveMaximum", None)
+        if isinstance(receive_maximum, int) and receive_maximum < self._max_inflight:
+            # paho does not honour the broker's Receive Maximum, and more unacknowledged QoS 1
+            # messages than it allows is a protocol error that ends the connection; paho's
+            # limit can only change between connections, so: take it, and connect again
+            self._max_inflight = max(1, receive_maximum)
+            self._log.warning("MQTT broker %s:%s takes at most %d unacknowledged messages; "
+                              "connecting again with that limit", *self._address, receive_maximum)
+            client.disconnect()
+            return
         if self._subscriptions:
             options = SubscribeOptions(qos=self._qos)
             client.subscribe([(sub, options) for sub in self._subscriptions])
