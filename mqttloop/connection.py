@@ -238,7 +238,11 @@ class Connection:
 
     def _prepare(self) -> None:
         """Before an attempt (no connection exists): this attempt's will; paho's queue if fresh."""
-        self._client.max_inflight_messages_set(self._max_inflight)
+        if self._client.max_inflight_messages != self._max_inflight:
+            try:
+                self._client.max_inflight_messages_set(self._max_inflight)
+            except RuntimeError:  # paho still sees the last connection: the next attempt retries
+                self._log.warning("MQTT: paho's in-flight limit not lowered yet; retrying")
         if self._fresh:
             self._client.drop_out_messages()
         if self._will is not None:
