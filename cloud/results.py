@@ -7,8 +7,8 @@ computation differs from it, e.g. after late data landed; its `revision` then go
 What is loaded is bounded by the batches computed, not by the plant: events over the window
 (+/- MARGIN_MS, to pair starts and ends), then only the counters of those batches' lines and
 of the shared meters serving them, over the batches' span plus the few nearest readings
-outside it (enough to interpolate a boundary and to recognise a glitch there), in one query
-per counter field and side (GROUP BY device), times and values only.
+outside it (enough to interpolate a boundary and to recognise a glitch there), times and
+values only, in as few statements as possible: InfluxDB 1.x charges each per series.
 """
 
 from __future__ import annotations
