@@ -18,7 +18,6 @@ than the whole benchmark run.
 from __future__ import annotations
 
 import asyncio
-import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -34,14 +33,14 @@ from cloud.attribution.model import BatchResult
 from cloud.influx import InfluxHttp
 from cloud.reports import select, summaries_to_json, to_json
 from cloud.results import (
-    MARGIN_MS,
-    QUERIES_IN_PARALLEL,
     Window,
+    events_query,
     load_results,
     load_summaries,
     meters_for,
     recompute,
     result_line,
+    span_queries,
 )
 from config.plant import PlantModel, load_plant
 from tests.servers import InfluxDB
@@ -71,19 +70,11 @@ def _restamped(template: BatchResult, plant: Plant) -> list[str]:
 
 
 def _store_floor(
-    server: InfluxDB, model: PlantModel, line: str, span: Window
+    server: InfluxDB, model: PlantModel, line: str, batch: Window
 ) -> Callable[[], Awaitable[object]]:
     """What a recompute of one batch must have InfluxDB send at least: its queries, unparsed."""
-    meters = meters_for(model, {line})
-    size = math.ceil(len(meters) / QUERIES_IN_PARALLEL)
-    readings = [
-        'SELECT "energy_import_kwh" FROM "reading" WHERE ('
-        + " OR ".join(f"\"device\" = '{m.id}'" for m in meters[k:k + size])
-        + f') AND {span.where()} GROUP BY "device"'
-        for k in range(0, len(meters), size)
-    ]
-    events = ('SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
-              f"AND {span.where(MARGIN_MS)}")
+    events = events_query(Window(batch.from_ms, batch.from_ms))
+    readings = span_queries(meters_for(model, {line}), batch, model.glitch_max_samples + 1)
 
     async def ask(client: httpx.AsyncClient, q: str) -> bytes:
         response = await client.post("/query", params={"db": server.database, "q": q, "epoch": "ms"})

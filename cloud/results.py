@@ -103,6 +103,27 @@ QUERIES_IN_PARALLEL = 2
 core, and the client parses one answer while the server still works on the other."""
 
 
+def _by_quantity(meters: Sequence[Meter]) -> dict[str, list[Meter]]:
+    """Meters grouped by the counter field they are read by (one statement reads one field)."""
+    groups: dict[str, list[Meter]] = {}
+    for m in meters:
+        groups.setdefault(m.quantity, []).append(m)
+    return groups
+
+
+def span_queries(meters: Sequence[Meter], span: Window, edge: int) -> list[str]:
+    """The statements `load_samples` reads a span with: per counter field, the span widened by
+    `edge` + EDGE_REACH_POLLS poll intervals, the meters split over QUERIES_IN_PARALLEL."""
+    queries = []
+    for quantity, group in _by_quantity(meters).items():
+        reach = math.ceil((edge + EDGE_REACH_POLLS) * max(m.poll_interval_s for m in group) * 1000)
+        wider = Window(span.from_ms - reach, span.to_ms + reach).where()
+        size = math.ceil(len(group) / QUERIES_IN_PARALLEL)
+        queries += [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group[k:k + size])} AND {wider} '
+                    'GROUP BY "device"' for k in range(0, len(group), size)]
+    return queries
+
+
 async def load_samples(
     influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1
 ) -> dict[str, list[Sample]]:
@@ -113,18 +134,8 @@ async def load_samples(
     series it touches (tens of ms for a line's meters), so the nearest readings are looked up
     further out (up to MARGIN_MS, with LIMIT) only for the meters that have too few nearby.
     """
-    by_quantity: dict[str, list[Meter]] = {}
-    for m in meters:
-        by_quantity.setdefault(m.quantity, []).append(m)
     wide: dict[str, list[Sample]] = {m.id: [] for m in meters}
-    queries = []
-    for quantity, group in by_quantity.items():
-        reach = math.ceil((edge + EDGE_REACH_POLLS) * max(m.poll_interval_s for m in group) * 1000)
-        wider = Window(span.from_ms - reach, span.to_ms + reach).where()
-        size = math.ceil(len(group) / QUERIES_IN_PARALLEL)
-        queries += [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group[k:k + size])} AND {wider} '
-                    'GROUP BY "device"' for k in range(0, len(group), size)]
-    await asyncio.gather(*(_series_samples(influx, q, wide) for q in queries))
+    await asyncio.gather(*(_series_samples(influx, q, wide) for q in span_queries(meters, span, edge)))
     samples: dict[str, list[Sample]] = {}
     short_before: list[Meter] = []
     short_after: list[Meter] = []
@@ -138,32 +149,16 @@ async def load_samples(
             short_before.append(m)
         if len(after) < edge:
             short_after.append(m)
-    await _nearest_outside(influx, short_before, short_after, span, edge, samples)
+    far = [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND {where}'
+           for meters_of_side, where in (
+               (short_before, f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
+                              f'GROUP BY "device" ORDER BY time DESC LIMIT {edge}'),
+               (short_after, f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
+                             f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}'))
+           for quantity, group in _by_quantity(meters_of_side).items()]
+    # a reading found twice (nearby and again further out) is one timestamp; build_track keeps one
+    await asyncio.gather(*(_series_samples(influx, q, samples) for q in far))
     return samples
-
-
-async def _nearest_outside(
-    influx: InfluxHttp, short_before: list[Meter], short_after: list[Meter], span: Window, edge: int,
-    samples: dict[str, list[Sample]],
-) -> None:
-    """The `edge` nearest readings outside the span, up to MARGIN_MS away, for meters short of them.
-
-    A reading found twice (nearby and again here) is one timestamp; `build_track` keeps one.
-    """
-    queries = []
-    for meters, side in ((short_before, "before"), (short_after, "after")):
-        by_quantity: dict[str, list[Meter]] = {}
-        for m in meters:
-            by_quantity.setdefault(m.quantity, []).append(m)
-        for quantity, group in by_quantity.items():
-            head = f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND '
-            queries.append(head + (
-                f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
-                f'GROUP BY "device" ORDER BY time DESC LIMIT {edge}' if side == "before" else
-                f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
-                f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}'
-            ))
-    await asyncio.gather(*(_series_samples(influx, q, samples) for q in queries))
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
@@ -189,11 +184,14 @@ def _weighing(row: dict[str, Any]) -> Weighing:
     )
 
 
+def events_query(window: Window) -> str:
+    return (f'SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
+            f"AND {window.where(MARGIN_MS)}")
+
+
 async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEvent], list[Weighing]]:
     """Batch events and weighings in the window +/- MARGIN_MS."""
-    q = (f'SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
-         f"AND {window.where(MARGIN_MS)}")
-    rows = [row for series in await influx.query(q) for row in series.rows()]
+    rows = [row for series in await influx.query(events_query(window)) for row in series.rows()]
     batch_events = [_batch_event(r) for r in rows
                     if r.get("kind") in ("batch_started", "batch_ended") and r.get("batch_id")]
     weighings = [_weighing(r) for r in rows if r.get("kind") == "scrap_weighed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -37,25 +38,18 @@ def curve_for(factor_set: FactorSet, meter: Meter) -> FactorCurve:
     return FactorCurve(tuple(factor.steps_ms()))
 
 
-def co2e_kg(pieces: list[Piece], curve: FactorCurve) -> Fraction:
-    """Pieces are cut at every change point, so each piece has one factor (taken at its start)."""
-    return co2e_of_segments(segments(pieces, curve.change_points()), curve)
-
-
 def segments(pieces: list[Piece], change_points: list[int]) -> list[tuple[int, Fraction]]:
     """(start of the first piece, kWh) per stretch between change points that has pieces.
 
-    Pieces never straddle a change point, so every piece of a stretch has the same factor in
-    every curve whose change points are among `change_points`: the stretch's energy can be
-    summed first and multiplied once, exactly as piece by piece.
+    Pieces are cut at every change point and come in time order, so every piece of a stretch
+    has the same factor in every curve whose change points are among `change_points`: the
+    stretch's energy can be summed first and multiplied once, exactly as piece by piece.
     """
-    if not change_points:
-        return [(pieces[0].start_ms, sum((p.kwh for p in pieces), Fraction(0)))] if pieces else []
     by_stretch: dict[int, tuple[int, Fraction]] = {}
     for p in pieces:
         k = bisect_right(change_points, p.start_ms)
         first, kwh = by_stretch.get(k, (p.start_ms, Fraction(0)))
-        by_stretch[k] = (min(first, p.start_ms), kwh + p.kwh)
+        by_stretch[k] = (first, kwh + p.kwh)
     return [by_stretch[k] for k in sorted(by_stretch)]
 
 
@@ -63,5 +57,10 @@ def co2e_of_segments(stretches: list[tuple[int, Fraction]], curve: FactorCurve) 
     return sum((kwh * curve.at(start) for start, kwh in stretches), Fraction(0)) / 1000
 
 
-def change_points(factor_sets: list[FactorSet], meter: Meter) -> list[int]:
-    return sorted({t for fs in factor_sets for t in curve_for(fs, meter).change_points()})
+def curves_for(factor_sets: list[FactorSet], meter: Meter) -> dict[str, FactorCurve]:
+    """The meter's curve under each factor set, by the set's name."""
+    return {fs.name: curve_for(fs, meter) for fs in factor_sets}
+
+
+def change_points(curves: Iterable[FactorCurve]) -> list[int]:
+    return sorted({t for curve in curves for t in curve.change_points()})

@@ -11,7 +11,7 @@ from cloud.attribution.allocation import MeterShare, allocate_meter
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches, snapshots
 from cloud.attribution.completeness import completeness
 from cloud.attribution.counters import Break, CounterSpec, CounterTrack, DeclaredBreak, Sample, build_track
-from cloud.attribution.emissions import change_points, co2e_of_segments, curve_for, segments
+from cloud.attribution.emissions import FactorCurve, change_points, co2e_of_segments, curves_for, segments
 from cloud.attribution.model import BatchResult, Discontinuity, MeterBalance, MeterCompleteness
 from cloud.attribution.scrap import ScrapTotals, Weighing, attribute_scrap
 from config.plant import Meter, PlantModel, epoch_ms
@@ -71,14 +71,15 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
     tracks = _tracks(plant, inputs, meters)
     period = _period(tracks, inputs)
     keep = None if inputs.starting_in is None else frozenset(w.batch_id for w in wanted)
+    curves = {m.id: curves_for(plant.factor_sets, m) for m in meters}
     shares = {
-        m.id: allocate_meter(m, tracks[m.id], windows, period, change_points(plant.factor_sets, m), keep)
+        m.id: allocate_meter(m, tracks[m.id], windows, period, change_points(curves[m.id].values()), keep)
         for m in meters
     }
     scrap, orphans = attribute_scrap(inputs.weighings, windows, plant.scrap)
     times = {m.id: sorted({s.ts_ms for s in inputs.samples.get(m.id, [])}) for m in meters}
     results = [
-        _result(plant, w, tracks, shares, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
+        _result(plant, w, tracks, shares, curves, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
         for w in wanted
     ]
     balances = [
@@ -100,10 +101,14 @@ def _wanted(
     return wanted, [m for m in plant.meters if m.id in needed]
 
 
-def _co2e(plant: PlantModel, stretches: dict[str, list[tuple[int, Fraction]]]) -> dict[str, Fraction]:
+Curves = dict[str, dict[str, FactorCurve]]
+"""meter -> factor set name -> that meter's curve under the set: built once per attribution."""
+
+
+def _co2e(plant: PlantModel, stretches: dict[str, list[tuple[int, Fraction]]], curves: Curves
+          ) -> dict[str, Fraction]:
     return {
-        fs.name: sum((co2e_of_segments(ss, curve_for(fs, plant.meter(m))) for m, ss in stretches.items()),
-                     Fraction(0))
+        fs.name: sum((co2e_of_segments(ss, curves[m][fs.name]) for m, ss in stretches.items()), Fraction(0))
         for fs in plant.factor_sets
     }
 
@@ -119,7 +124,7 @@ def _relevant(plant: PlantModel, w: BatchWindow) -> list[Meter]:
 
 def _result(
     plant: PlantModel, w: BatchWindow, tracks: dict[str, CounterTrack], shares: dict[str, MeterShare],
-    scrap: ScrapTotals, times: dict[str, list[int]], computed_at_ms: int,
+    curves: Curves, scrap: ScrapTotals, times: dict[str, list[int]], computed_at_ms: int,
 ) -> BatchResult:
     meters = _relevant(plant, w)
     comp = {
@@ -132,7 +137,7 @@ def _result(
     ul, true = scrap.rates()
     return BatchResult(
         batch_id=w.batch_id, line=w.line, product=w.product, start_ms=w.start_ms, end_ms=w.end_ms,
-        **_energy_fields(plant, w, meters, shares),
+        **_energy_fields(plant, w, meters, shares, curves),
         good_units=w.good_units, reject_units=w.reject_units,
         scrap_kg=dict(sorted(scrap.by_category.items())),
         scrap_by_destination_kg=dict(sorted(scrap.by_destination.items())),
@@ -146,19 +151,19 @@ def _result(
 
 
 def _energy_fields(
-    plant: PlantModel, w: BatchWindow, meters: list[Meter], shares: dict[str, MeterShare]
+    plant: PlantModel, w: BatchWindow, meters: list[Meter], shares: dict[str, MeterShare], curves: Curves
 ) -> dict[str, Any]:
     """kWh own and shared, CO2e per factor set and specific energy, rounded to float only here."""
     # per meter, the batch's energy summed between factor change points: summed once, then
     # multiplied once per factor set, instead of per piece (a shared meter has one per interval)
     stretches = {
-        m.id: segments(shares[m.id].by_batch.get(w.batch_id, []), change_points(plant.factor_sets, m))
+        m.id: segments(shares[m.id].by_batch.get(w.batch_id, []), change_points(curves[m.id].values()))
         for m in meters
     }
     totals = {m.id: sum((kwh for _, kwh in stretches[m.id]), Fraction(0)) for m in meters}
     own = {m.id: totals[m.id] for m in meters if not m.shared}
     shared = {m.id: totals[m.id] for m in meters if m.shared}
-    co2e = _co2e(plant, stretches)
+    co2e = _co2e(plant, stretches, curves)
     total = sum(own.values(), Fraction(0)) + sum(shared.values(), Fraction(0))
     good = w.good_units
     product = plant.products.get(w.product)

@@ -39,6 +39,10 @@ class Tls:
     key: Path
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
 def make_tls(workdir: Path) -> Tls:
     """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -47,15 +51,12 @@ def make_tls(workdir: Path) -> Tls:
     ext = workdir / "san.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-            "-days", "1", "-subj", "/CN=batchmeter test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-            "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-            "-out", str(cert), "-days", "1", "-extfile", str(ext))
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+             "-days", "1", "-subj", "/CN=batchmeter test CA")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+             "-subj", "/CN=127.0.0.1")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-out", str(cert), "-days", "1", "-extfile", str(ext))
     key.chmod(0o644)  # mosquitto may drop privileges; the file lives in a private temp dir
     return Tls(ca, cert, key)
 
@@ -70,13 +71,10 @@ def make_client_cert(tls: Tls, name: str) -> ClientCert:
     """A client certificate with CN=`name`, signed by the test CA of `tls` (mutual TLS)."""
     workdir = tls.ca.parent
     cert, key, csr = workdir / f"{name}.crt", workdir / f"{name}.key", workdir / f"{name}.csr"
-    for args in (
-        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-         "-subj", f"/CN={name}"],
-        ["x509", "-req", "-in", str(csr), "-CA", str(tls.ca), "-CAkey", str(workdir / "ca.key"),
-         "-CAcreateserial", "-out", str(cert), "-days", "1"],
-    ):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+             "-subj", f"/CN={name}")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(tls.ca), "-CAkey", str(workdir / "ca.key"),
+             "-CAcreateserial", "-out", str(cert), "-days", "1")
     return ClientCert(cert, key)
 
 

@@ -8,14 +8,14 @@ is judged alone: every reading stored exactly once, whatever breaks in between.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faults.conftest import Record
 from tests.faults.gateway import Load, WireGateway
-from tests.faults.httpfault import Fault, InfluxFaultProxy
+from tests.faults.httpfault import Fault, HttpStats, InfluxFaultProxy
 from tests.faults.scenario import Pace, figures_of, produced_at_least, run_load, verdict_of
 from tests.faults.services import CollectorSpec, start_collector
 from tests.faults.store import dead_letters
@@ -81,17 +81,17 @@ def test_broker_killed_in_a_loop(gateway: WireGateway, collector: ManagedProcess
     _finish(gateway, influxdb, figures, "broker killed (SIGKILL) in a loop", kills=rounds)
 
 
-@pytest.mark.parametrize("rounds", [3])
-def test_collector_killed_mid_write(gateway: WireGateway, mosquitto: Mosquitto, influxdb: InfluxDB,
-                                    tmp_path: Path, figures: Record, rounds: int) -> None:
-    # Writes are slowed to a hang so each kill lands while a batch is in InfluxDB's hands.
+def _kill_while_hung(gateway: WireGateway, mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path,
+                     rounds: int, arm: Callable[[InfluxFaultProxy], None]) -> HttpStats:
+    """Under load, `rounds` times: arm faults that end in a hung write, SIGKILL the collector
+    while InfluxDB (the proxy) holds that write, start a new one. The proxy's stats at the end."""
     with InfluxFaultProxy(influxdb.url) as proxy:
         spec = CollectorSpec(mosquitto.host, mosquitto.port, proxy.url, influxdb.database)
         current = [start_collector(spec, tmp_path)]
 
         def crashes() -> None:
             for _ in range(rounds):
-                proxy.arm(Fault.HANG, count=1)
+                arm(proxy)
                 wait_until(lambda: proxy.stats.hung > 0 and proxy.armed_left == 0, 30, "a write in flight")
                 current[0].kill(signal.SIGKILL)
                 proxy.clear()
@@ -102,6 +102,23 @@ def test_collector_killed_mid_write(gateway: WireGateway, mosquitto: Mosquitto, 
             run_load([gateway], crashes, fail_if=lambda: current[0].exited())
         finally:
             current[0].kill()
+        return proxy.stats
+
+
+def _hang(proxy: InfluxFaultProxy) -> None:
+    proxy.arm(Fault.HANG, count=1)
+
+
+def _partial_then_hang(proxy: InfluxFaultProxy) -> None:
+    proxy.arm(Fault.PARTIAL, count=1)
+    proxy.then(Fault.HANG, count=1)
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_collector_killed_mid_write(gateway: WireGateway, mosquitto: Mosquitto, influxdb: InfluxDB,
+                                    tmp_path: Path, figures: Record, rounds: int) -> None:
+    # Writes are slowed to a hang so each kill lands while a batch is in InfluxDB's hands.
+    _kill_while_hung(gateway, mosquitto, influxdb, tmp_path, rounds, _hang)
     _finish(gateway, influxdb, figures, "collector killed (SIGKILL) mid-write", kills=rounds)
 
 
@@ -113,25 +130,7 @@ def test_collector_killed_while_narrowing_down_a_partial_write(
     # InfluxDB stores half a batch and answers 400; the collector re-sends the halves to find
     # the refused lines, and is killed while the first half is in InfluxDB's hands: half the
     # batch is stored, none of it acked. The gateway re-sends it all to the next collector.
-    with InfluxFaultProxy(influxdb.url) as proxy:
-        spec = CollectorSpec(mosquitto.host, mosquitto.port, proxy.url, influxdb.database)
-        current = [start_collector(spec, tmp_path)]
-
-        def crashes() -> None:
-            for _ in range(rounds):
-                proxy.arm(Fault.PARTIAL, count=1)
-                proxy.then(Fault.HANG, count=1)
-                wait_until(lambda: proxy.stats.hung > 0 and proxy.armed_left == 0, 30, "a half in flight")
-                current[0].kill(signal.SIGKILL)
-                proxy.clear()
-                current[0] = start_collector(spec, tmp_path)
-                proxy.stats.hung = 0
-
-        try:
-            run_load([gateway], crashes, fail_if=lambda: current[0].exited())
-        finally:
-            current[0].kill()
-        partial = proxy.stats.partial
+    partial = _kill_while_hung(gateway, mosquitto, influxdb, tmp_path, rounds, _partial_then_hang).partial
     _finish(gateway, influxdb, figures, "collector killed (SIGKILL) while splitting a partial write",
             kills=rounds, **{"writes half-stored": partial})
     assert partial == rounds
