@@ -7,11 +7,15 @@ all three. The only module that talks to InfluxDB.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+from cloud.gcpause import paused_gc
+
+T = TypeVar("T")
 
 _LINE_ERRORS = re.compile(r"partial write|unable to parse|field type conflict|invalid field|invalid tag")
 ALARM_STATUSES = frozenset({401, 403, 404})
@@ -138,6 +142,15 @@ class InfluxHttp:
 
     async def query(self, influxql: str) -> list[Series]:
         """Run one InfluxQL statement; return its series (times as epoch ms)."""
+        return await self.query_into(influxql, list)
+
+    async def query_into(self, influxql: str, take: Callable[[list[Series]], T]) -> T:
+        """Run one statement and hand its series to `take` at once; return what `take` returns.
+
+        Decoding and `take` run with the cyclic collector paused (cloud.gcpause), and the
+        decoded rows are dropped before it resumes: a batch's readings are tens of thousands
+        of rows, which would otherwise start collections while they are alive.
+        """
         params = {"db": self.database, "q": influxql, "epoch": "ms"}
         try:
             response = await self._http().post("/query", params=params)
@@ -145,13 +158,16 @@ class InfluxHttp:
             raise InfluxError(0, repr(exc)) from exc
         if response.status_code != 200:
             raise InfluxError(response.status_code, _error_text(response), _retry_after(response))
-        result = response.json()["results"][0]
-        if "error" in result:
-            raise InfluxError(400, result["error"])
-        return [
-            Series(s["name"], s.get("tags") or {}, s["columns"], s["values"])
-            for s in result.get("series", [])
-        ]
+        with paused_gc():
+            result = response.json()["results"][0]
+            if "error" in result:
+                raise InfluxError(400, result["error"])
+            answer = [Series(s["name"], s.get("tags") or {}, s["columns"], s["values"])
+                      for s in result.get("series", [])]
+            del result
+            taken = take(answer)
+            del answer
+        return taken
 
 
 def _error_text(response: httpx.Response) -> str:

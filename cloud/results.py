@@ -30,7 +30,7 @@ from cloud.attribution.counters import Sample
 from cloud.attribution.engine import Attribution, Inputs, attribute
 from cloud.attribution.model import BatchResult, BatchSummary
 from cloud.attribution.scrap import Weighing
-from cloud.influx import InfluxHttp
+from cloud.influx import InfluxHttp, Series
 from config.plant import Meter, PlantModel
 
 MARGIN_MS = 3_600_000
@@ -85,7 +85,11 @@ def _devices(meters: Sequence[Meter]) -> str:
 
 async def _series_samples(influx: InfluxHttp, q: str, into: dict[str, list[Sample]]) -> None:
     """Run a GROUP BY device query of one field; append (time, value) per device, nulls skipped."""
-    for series in await influx.query(q):
+    await influx.query_into(q, lambda answer: _add_samples(answer, into))
+
+
+def _add_samples(answer: list[Series], into: dict[str, list[Sample]]) -> None:
+    for series in answer:
         rows = series.values
         # column-wise through C-level map: a batch's window holds tens of thousands of readings
         if not set(map(type, map(itemgetter(1), rows))) <= _NUMBERS:
@@ -303,9 +307,13 @@ def revise(
 
 async def recompute(influx: InfluxHttp, plant: PlantModel, window: Window, now_ms: int) -> Outcome:
     """Attribute every complete batch starting in the window; write the ones that changed."""
-    attribution = attribute(plant, await load_inputs(influx, plant, window), computed_at_ms=now_ms)
+    # what is stored is read while the inputs load: one round trip less to wait for
+    inputs, stored = await asyncio.gather(
+        load_inputs(influx, plant, window),
+        _stored(influx, Window(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS)),
+    )
+    attribution = attribute(plant, inputs, computed_at_ms=now_ms)
     fresh = [r for r in attribution.results if window.from_ms <= r.start_ms <= window.to_ms]
-    stored = await _stored(influx, Window(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS))
     written, unchanged = revise(fresh, stored)
     if written:
         await influx.write_lines([result_line(r) for r in written], precision="ms")

@@ -6,6 +6,7 @@ every meter attributed + idle = measured exactly.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
@@ -80,6 +81,9 @@ def allocate_meter(
     # the counter at each cut once: every inner cut ends one interval and starts the next
     counter = {t: track.at(t) for t in {start, end, *(t for ab in intervals for t in ab)}}
     share.measured = counter[end] - counter[start]
+    if keep is not None and meter.allocation is Allocation.RUNTIME:
+        _runtime_pieces(share, served, intervals, counter, keep)
+        return share
     for a, b in intervals:
         running = [w for w in served if w.running_through(a, b)]
         if not running:
@@ -93,6 +97,35 @@ def allocate_meter(
                 share.by_batch.setdefault(w.batch_id, []).append(Piece(a, b, energy * weight))
     share.idle = share.measured - share.given
     return share
+
+
+def _runtime_pieces(share: MeterShare, served: list[BatchWindow], intervals: list[tuple[int, int]],
+                    counter: dict[int, Fraction], keep: frozenset[str]) -> None:
+    """Equal shares when only `keep`'s pieces are wanted: the general loop's result, exactly.
+
+    A shared meter serves every line, so each interval has a dozen batches running while a
+    one-batch recompute wants the pieces of one. Every served window starts and ends on a
+    cut (or outside the period), so the batches running through an interval are those that
+    started at or before its start and had not ended by then: two bisections count them.
+    Every interval with a batch running gives all its energy away (weights sum to 1), so what
+    is given is what was measured minus the idle intervals' energy, with no sum per interval.
+    """
+    starts = sorted(w.start_ms for w in served)
+    ends = sorted(w.end_ms for w in served)
+    kept = [w for w in served if w.batch_id in keep]
+    idle = Fraction(0)
+    for a, b in intervals:
+        running = bisect_right(starts, a) - bisect_right(ends, a)
+        if not running:
+            idle += counter[b] - counter[a]
+            continue
+        mine = [w for w in kept if w.running_through(a, b)]
+        if mine:
+            piece = (counter[b] - counter[a]) * Fraction(1, running)
+            for w in mine:
+                share.by_batch.setdefault(w.batch_id, []).append(Piece(a, b, piece))
+    share.idle = idle
+    share.given = share.measured - idle
 
 
 def _serves(meter: Meter, line: str) -> bool:

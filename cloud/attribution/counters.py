@@ -22,7 +22,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import repeat
-from operator import add, le, lt, mul, sub
+from operator import add, itemgetter, le, lt, mul, sub
 from typing import NamedTuple
 
 from cloud.attribution.model import DiscontinuityKind
@@ -128,6 +128,9 @@ def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
     """`normalise` as two plain lists (times, values): no per-sample objects in the hot loop."""
     if not samples:
         return [], []
+    ts = list(map(itemgetter(0), samples))
+    if all(map(lt, ts[:-1], ts[1:])):  # as read from the store: in time order, one per time
+        return ts, list(map(itemgetter(1), samples))
     ordered = sorted(samples)  # tuples: by time, then value, so the lowest value comes first
     ts = [s[0] for s in ordered]
     vs = [s[1] for s in ordered]
@@ -135,6 +138,12 @@ def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
         return ts, vs
     keep = [k for k in range(len(ts)) if k == 0 or ts[k] != ts[k - 1]]
     return [ts[k] for k in keep], [vs[k] for k in keep]
+
+
+def distinct_times(samples: list[Sample]) -> list[int]:
+    """The samples' times, sorted and distinct."""
+    ts = list(map(itemgetter(0), samples))
+    return ts if all(map(lt, ts[:-1], ts[1:])) else sorted(set(ts))
 
 
 def _plausible_limit(spec: CounterSpec, dt_ms: int) -> Fraction | None:

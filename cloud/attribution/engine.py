@@ -10,7 +10,15 @@ from cloud.attribution import ALGORITHM_VERSION
 from cloud.attribution.allocation import MeterShare, allocate_meter
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches, snapshots
 from cloud.attribution.completeness import completeness
-from cloud.attribution.counters import Break, CounterSpec, CounterTrack, DeclaredBreak, Sample, build_track
+from cloud.attribution.counters import (
+    Break,
+    CounterSpec,
+    CounterTrack,
+    DeclaredBreak,
+    Sample,
+    build_track,
+    distinct_times,
+)
 from cloud.attribution.emissions import FactorCurve, change_points, co2e_of_segments, curves_for, segments
 from cloud.attribution.model import BatchResult, Discontinuity, MeterBalance, MeterCompleteness
 from cloud.attribution.scrap import ScrapTotals, Weighing, attribute_scrap
@@ -77,7 +85,7 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
         for m in meters
     }
     scrap, orphans = attribute_scrap(inputs.weighings, windows, plant.scrap)
-    times = {m.id: sorted({s.ts_ms for s in inputs.samples.get(m.id, [])}) for m in meters}
+    times = {m.id: distinct_times(inputs.samples.get(m.id, [])) for m in meters}
     results = [
         _result(plant, w, tracks, shares, curves, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
         for w in wanted

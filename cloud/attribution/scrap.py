@@ -49,19 +49,30 @@ class ScrapTotals:
         return self.diverted_ul / self.total, self.diverted_true / self.total
 
 
-def owner(w: Weighing, batches: list[BatchWindow], grace_ms: int) -> str | None:
-    """The ticket's batch if it names a known one; else the line's batch running at the weighing,
-    else the line's last batch if it ended at most `grace_ms` before; else nobody."""
-    known = {b.batch_id for b in batches}
-    if w.batch_id and w.batch_id in known:
-        return w.batch_id
-    on_line = [b for b in batches if b.line == w.line]
-    starts = [b.start_ms for b in on_line]
-    i = bisect_right(starts, w.ts_ms) - 1
-    if i < 0:
-        return None
-    candidate = on_line[i]
-    return candidate.batch_id if w.ts_ms <= candidate.end_ms + grace_ms else None
+class Owners:
+    """Which batch owns a weighing: the batches indexed once, not once per weighing."""
+
+    def __init__(self, batches: list[BatchWindow], grace_ms: int) -> None:
+        self.known = {b.batch_id for b in batches}
+        self.grace_ms = grace_ms
+        self.on_line: dict[str, list[BatchWindow]] = {}
+        for b in sorted(batches, key=lambda b: b.start_ms):
+            self.on_line.setdefault(b.line, []).append(b)
+        self.starts = {line: [b.start_ms for b in bs] for line, bs in self.on_line.items()}
+
+    def owner(self, w: Weighing) -> str | None:
+        """The ticket's batch if it names a known one; else the line's batch running at the
+        weighing, else the line's last batch if it ended at most `grace_ms` before; else nobody."""
+        if w.batch_id and w.batch_id in self.known:
+            return w.batch_id
+        if w.line is None:
+            return None
+        on_line = self.on_line.get(w.line, [])
+        i = bisect_right(self.starts.get(w.line, []), w.ts_ms) - 1
+        if i < 0:
+            return None
+        candidate = on_line[i]
+        return candidate.batch_id if w.ts_ms <= candidate.end_ms + self.grace_ms else None
 
 
 def unique(weighings: list[Weighing]) -> list[Weighing]:
@@ -76,11 +87,11 @@ def attribute_scrap(
     weighings: list[Weighing], batches: list[BatchWindow], scrap: Scrap
 ) -> tuple[dict[str, ScrapTotals], ScrapTotals]:
     """Totals per batch id, and the weighings no batch owns."""
-    ordered = sorted(batches, key=lambda b: b.start_ms)
+    owners = Owners(batches, scrap.grace_s * 1000)
     per_batch: dict[str, ScrapTotals] = {}
     orphans = ScrapTotals()
     for w in unique(weighings):
-        batch_id = owner(w, ordered, scrap.grace_s * 1000)
+        batch_id = owners.owner(w)
         totals = orphans if batch_id is None else per_batch.setdefault(batch_id, ScrapTotals())
         totals.add(w, scrap.route(w.destination))
         if scrap.categories and w.category not in scrap.categories:

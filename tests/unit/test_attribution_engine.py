@@ -205,3 +205,31 @@ def test_a_meter_answering_around_the_boundary_readings_is_still_complete() -> N
     # 331 poll instants touch a 330-poll window, so the count has one reading of slack
     two_missing = completeness("m1", times[:100] + times[102:], 5, 33_005, 100, 2.5)
     assert two_missing.present == 329
+
+
+@given(batch_layouts, batch_layouts, randoms, keys, st.integers(min_value=0, max_value=60))
+@settings(max_examples=40, deadline=None)
+def test_attributing_one_batch_gives_it_what_attributing_all_does(
+    one: list[int], two: list[int], rnd: random.Random, key: str, cut_s: int
+) -> None:
+    """A one-batch recompute takes shortcuts (the shared meter's runtime pieces are made for
+    that batch only, counted by bisection); the batch's pieces, every meter's balance and the
+    result must be those of attributing every batch, exactly. Batches overrun the period on
+    both sides, and some intervals have no batch running."""
+    p = plant(key, meters=[{"id": "m1", "line": "line1"}, {"id": "m2", "line": "line2"},
+                           {"id": "dry", "shared": True, "allocation": key,
+                            **({"shares": {"line1": 0.6, "line2": 0.4}} if key == "fixed" else {})}])
+    samples = {m: [Sample(i * 5_000 + rnd.randint(0, 999), float(i * rnd.randint(1, 3))) for i in range(70)]
+               for m in ("m1", "m2", "dry")}
+    events = layout_events("line1", one, 3) + layout_events("line2", two, 7)
+    period = (cut_s * 1000, 300_000 - cut_s * 1000)
+    every = attribute(p, Inputs(samples, events, period=period), computed_at_ms=0)
+    for result in every.results:
+        alone = attribute(p, Inputs(samples, events, period=period,
+                                    starting_in=(result.start_ms, result.start_ms)), computed_at_ms=0)
+        mine = next(r for r in alone.results if r.batch_id == result.batch_id)
+        assert mine.model_dump_json() == result.model_dump_json()
+        for meter, share in alone.shares.items():
+            full = every.shares[meter]
+            assert (share.measured, share.given, share.idle) == (full.measured, full.given, full.idle)
+            assert share.by_batch.get(result.batch_id) == full.by_batch.get(result.batch_id)
