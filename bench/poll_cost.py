@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.plan import plan_profile
+from bench import machine
 from bench.acker import Acker
 from bench.edge import agent
 from bench.gateway_config import device_names
@@ -86,6 +87,7 @@ def _now_ms() -> int:
 
 def run(options: Options, workdir: Path) -> list[Entry]:
     settings = Settings(warmup=options.warmup_s, window=options.window_s)
+    loop_wake_us, thread_wake_us = machine.wake_costs_us()
     with devices(settings.devices, workdir) as ports:
         bare = floor(ports, settings, workdir)
         edge = edge_agent(ports, settings, workdir)
@@ -99,4 +101,8 @@ def run(options: Options, workdir: Path) -> list[Entry]:
         Entry("agent: RSS", edge.rss_mb, "MB", bare.rss_mb, note="limit: floor's RSS"),
         Entry("agent: missed periods in window", edge.late, "periods", note=f"of {n} x window"),
         Entry("floor: cycles overrunning 1 s", bare.late, "cycles"),
+        Entry("machine: CPU per wake-up of an idle event loop", loop_wake_us, "us",
+              note=f"asyncio.sleep({machine.WAKE_SLEEP_S:g}) x {machine.WAKES}; paid per wake-up"),
+        Entry("machine: CPU per wake-up of a sleeping thread", thread_wake_us, "us",
+              note=f"time.sleep({machine.WAKE_SLEEP_S:g}) x {machine.WAKES}"),
     ]
