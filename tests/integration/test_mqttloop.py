@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mqttloop.connection import MAX_INFLIGHT, Broker, Connection, Session
+from tests.faults.proxy import Mode, TcpProxy
 from tests.servers import Mosquitto, wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -19,9 +20,13 @@ log = logging.getLogger(__name__)
 class _Up(Session):
     def __init__(self) -> None:
         self.up = False
+        self.losses = 0
 
     def connection_made(self) -> None:
         self.up = True
+
+    def connection_lost(self) -> None:
+        self.losses += 1
 
 
 async def _connected(server: Mosquitto) -> Connection:
@@ -58,3 +63,41 @@ async def test_small_messages_are_not_held_back_by_nagle(mosquitto: Mosquitto) -
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         await connection.stop()
+
+
+PING_BYTES = 2  # PINGREQ: fixed header only
+KEEPALIVE_S = 2  # Mosquitto drops a client silent for 1.5x this: 3 s
+
+
+async def _idle_through(proxy: TcpProxy, session: _Up) -> Connection:
+    connection = Connection(Broker(proxy.host, proxy.port, "idle", KEEPALIVE_S), session, log)
+    connection.start()
+    await wait_until_async(lambda: session.up, 10, "a CONNACK")
+    return connection
+
+
+async def test_an_idle_connection_pings_in_time_and_stays_up(mosquitto: Mosquitto) -> None:
+    """Nothing to publish: only the keeper's pings keep the broker from dropping the client."""
+    session = _Up()
+    with TcpProxy(mosquitto.host, mosquitto.port) as proxy:
+        connection = await _idle_through(proxy, session)
+        try:
+            after_connect = proxy.stats.bytes_up
+            await wait_until_async(lambda: proxy.stats.bytes_up >= after_connect + 3 * PING_BYTES,
+                                   6 * KEEPALIVE_S + 5, "three keep-alive pings")
+            assert session.losses == 0
+            assert proxy.stats.accepted == 1  # never dropped and reconnected meanwhile
+        finally:
+            await connection.stop()
+
+
+async def test_a_silent_broker_is_noticed(mosquitto: Mosquitto) -> None:
+    """A stalled path (nothing forwarded, nothing closed): the unanswered ping ends the session."""
+    session = _Up()
+    with TcpProxy(mosquitto.host, mosquitto.port) as proxy:
+        connection = await _idle_through(proxy, session)
+        try:
+            proxy.set_mode(Mode.STALL)
+            await wait_until_async(lambda: session.losses > 0, 4 * KEEPALIVE_S + 5, "the silence noticed")
+        finally:
+            await connection.stop()
