@@ -17,7 +17,7 @@ def test_the_collector_is_off_inside_and_on_again_after() -> None:
 
 
 def test_an_error_inside_still_turns_it_back_on() -> None:
-    with pytest.raises(ValueError), paused_gc():
+    with pytest.raises(ValueError, match="bad answer"), paused_gc():
         raise ValueError("bad answer")
     assert gc.isenabled()
 
