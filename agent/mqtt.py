@@ -10,9 +10,10 @@ A publish is handed to paho, which writes it at once: no future or task per mess
 outbox, not paho, holds what is owed: paho's queue is emptied before every connection
 attempt (everything unacknowledged is re-sent from the outbox anyway), and a message is not
 sent again while paho still holds its previous copy without the broker's PUBACK, so nothing
-piles up in paho. paho sends at most 20 QoS 1 messages before their
-PUBACKs (its default) and queues the rest of the window in order. A publish made without
-a connection is not counted as sent; the cursor stays, and the outbox keeps it.
+piles up in paho. paho sends at most MAX_INFLIGHT QoS 1 messages before their PUBACKs
+(fewer if the broker's Receive Maximum says so; mqttloop.connection) and queues the rest of
+the window in order. A publish made without a connection is not counted as sent; the cursor
+stays, and the outbox keeps it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 from agent.app import Agent
 from agent.batches import Seen
@@ -36,7 +37,7 @@ class _Answering:
     connected = True
 
     def __init__(self, timeout: float) -> None:
-        self.connection = type("Connection", (), {"timeout": timeout})()
+        self.connection = SimpleNamespace(timeout=timeout)  # all a poller asks of it
 
     async def read(self, function: Function, unit: int, address: int, count: int) -> list[int]:
         return [0x4366, 0] * (count // 2) + [0] * (count % 2)

@@ -129,7 +129,7 @@ def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
     if not samples:
         return [], []
     ts = list(map(itemgetter(0), samples))
-    if all(map(lt, ts[:-1], ts[1:])):  # as read from the store: in time order, one per time
+    if _strictly_increasing(ts):  # as read from the store: in time order, one per time
         return ts, list(map(itemgetter(1), samples))
     ordered = sorted(samples)  # tuples: by time, then value, so the lowest value comes first
     ts = [s[0] for s in ordered]
@@ -143,7 +143,11 @@ def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
 def distinct_times(samples: list[Sample]) -> list[int]:
     """The samples' times, sorted and distinct."""
     ts = list(map(itemgetter(0), samples))
-    return ts if all(map(lt, ts[:-1], ts[1:])) else sorted(set(ts))
+    return ts if _strictly_increasing(ts) else sorted(set(ts))
+
+
+def _strictly_increasing(ts: list[int]) -> bool:
+    return all(map(lt, ts[:-1], ts[1:]))
 
 
 def _plausible_limit(spec: CounterSpec, dt_ms: int) -> Fraction | None:
