@@ -48,6 +48,12 @@ Not every second: on a gateway polling at 1 Hz that was a wake-up of its own eac
 out of step with the polling (on the 2-core bench VM a wake from idle costs ~300 us of CPU)."""
 KEEPER_TICK_MIN_S = 1.0
 
+
+def keeper_tick_s(keepalive_s: float) -> float:
+    """How often the keeper runs paho's keep-alive check for a connection with this keep-alive."""
+    return max(KEEPER_TICK_MIN_S, keepalive_s / KEEPER_TICKS_PER_KEEPALIVE)
+
+
 Delivery = paho.MQTTMessageInfo
 """What `publish` returns: `is_published()` once the broker has acknowledged it (PUBACK)."""
 
@@ -108,7 +114,7 @@ class Connection:
         """`will` is built anew before each attempt. `fresh`: whatever paho still holds unsent
         or unacknowledged is dropped before each attempt; the session re-sends what matters."""
         self._broker = broker
-        self._keeper_tick_s = max(KEEPER_TICK_MIN_S, broker.keepalive_s / KEEPER_TICKS_PER_KEEPALIVE)
+        self._keeper_tick_s = keeper_tick_s(broker.keepalive_s)
         self._session = session
         self._log = log
         self._subscriptions = list(subscriptions)

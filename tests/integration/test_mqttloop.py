@@ -3,10 +3,8 @@ and paho's client that paho would not set by itself."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -78,30 +76,16 @@ async def _idle_through(proxy: TcpProxy, session: _Up) -> Connection:
     return connection
 
 
-async def _times_of_traffic(proxy: TcpProxy, count: int, deadline_s: float) -> list[float]:
-    """When the client's next `count` sends reached the proxy (polled every 50 ms)."""
-    seen, times = proxy.stats.bytes_up, list[float]()
-    deadline = time.monotonic() + deadline_s
-    while len(times) < count:
-        assert time.monotonic() < deadline, f"{len(times)} of {count} keep-alive pings seen"
-        if proxy.stats.bytes_up > seen:
-            seen = proxy.stats.bytes_up
-            times.append(time.monotonic())
-        await asyncio.sleep(0.05)
-    return times
-
-
-async def test_an_idle_connection_pings_in_time_and_stays_up(mosquitto: Mosquitto) -> None:
-    """Nothing to publish: only the keeper's pings show the broker the client is alive, and
-    each must come before the broker's limit, 1.5 keep-alive intervals after the last one."""
+async def test_an_idle_connection_pings_and_stays_up(mosquitto: Mosquitto) -> None:
+    """Nothing to publish: only the keeper's pings show the broker the client is alive.
+    (How often the keeper checks is `keeper_tick_s`, tested without a clock in the unit tier.)"""
     session = _Up()
     with TcpProxy(mosquitto.host, mosquitto.port) as proxy:
         connection = await _idle_through(proxy, session)
         try:
-            connected = time.monotonic()
-            pings = await _times_of_traffic(proxy, 2, 4 * KEEPALIVE_S + 5)
-            gaps = [b - a for a, b in zip([connected, *pings], pings, strict=False)]
-            assert max(gaps) < 1.5 * KEEPALIVE_S, gaps
+            after_connect = proxy.stats.bytes_up
+            await wait_until_async(lambda: proxy.stats.bytes_up >= after_connect + 2 * PING_BYTES,
+                                   4 * KEEPALIVE_S + 5, "two keep-alive pings")
             assert session.losses == 0
             assert proxy.stats.accepted == 1  # never dropped and reconnected meanwhile
         finally:
