@@ -5,7 +5,8 @@ Uses the attribution part's own I/O (cloud/results.py) and report formatting
 - one batch: `recompute` of exactly that batch (the batches starting at its start: it loads
   the events around it and the readings that batch needs, attributes, compares with and
   writes the stored result). Beside it, the store's own floor: InfluxDB answering the same
-  events query and the batch's counter readings, the answers read but not parsed;
+  events query and the batch's counter readings in MessagePack (as the recompute asks for
+  them), the answers read but not parsed;
 - 1,000 batches: `load_summaries` over the whole span (each result's numeric fields, no
   `detail`), `select`, `summaries_to_json`: what a list needs. Beside it, the full-detail
   listing (`load_results`, `select`, `to_json`), for comparison.
@@ -83,7 +84,8 @@ def _store_floor(
 
     async def floor() -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=600,
-                                     headers={"Accept-Encoding": "identity"}) as client:
+                                     headers={"Accept-Encoding": "identity",
+                                              "Accept": "application/x-msgpack"}) as client:
             await ask(client, events)
             await asyncio.gather(*(ask(client, q) for q in readings))
 

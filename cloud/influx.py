@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import msgpack
 
 from cloud.gcpause import paused_gc
 
@@ -77,6 +78,10 @@ class InfluxHttp:
     compressed: bool = False
     """Ask for gzip-compressed answers: worth it over a slow link only. On a LAN or loopback
     InfluxDB spends more time compressing a batch's readings (~100 ms for 60k) than it saves."""
+    msgpack_answers: bool = True
+    """Ask for query answers in MessagePack (InfluxDB 1.6+): InfluxDB encodes a batch's 62k
+    readings in ~70 ms instead of ~100 as JSON and they decode ~5x faster. A server that
+    answers JSON anyway (older, or a compatibility API) is read by the answer's Content-Type."""
     _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     def _http(self) -> httpx.AsyncClient:
@@ -140,6 +145,10 @@ class InfluxHttp:
             return await self.store(lines[:middle], precision) + await self.store(lines[middle:], precision)
         return []
 
+    def _query_headers(self) -> dict[str, str]:
+        # InfluxDB 1.x matches Accept verbatim: a list with q-values would get JSON
+        return {"Accept": _MSGPACK if self.msgpack_answers else "application/json"}
+
     async def query(self, influxql: str) -> list[Series]:
         """Run one InfluxQL statement; return its series (times as epoch ms)."""
         return await self.query_into(influxql, list)
@@ -153,13 +162,13 @@ class InfluxHttp:
         """
         params = {"db": self.database, "q": influxql, "epoch": "ms"}
         try:
-            response = await self._http().post("/query", params=params)
+            response = await self._http().post("/query", params=params, headers=self._query_headers())
         except httpx.HTTPError as exc:
             raise InfluxError(0, repr(exc)) from exc
         if response.status_code != 200:
             raise InfluxError(response.status_code, _error_text(response), _retry_after(response))
         with paused_gc():
-            result = response.json()["results"][0]
+            result = _decoded(response)["results"][0]
             if "error" in result:
                 raise InfluxError(400, result["error"])
             answer = [Series(s["name"], s.get("tags") or {}, s["columns"], s["values"])
@@ -170,9 +179,19 @@ class InfluxHttp:
         return taken
 
 
+_MSGPACK = "application/x-msgpack"
+
+
+def _decoded(response: httpx.Response) -> Any:
+    """The answer's body by its Content-Type (epoch times are integers in both)."""
+    if response.headers.get("content-type", "").startswith(_MSGPACK):
+        return msgpack.unpackb(response.content)
+    return response.json()
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
-        error = response.json().get("error")
-    except ValueError:
+        error = _decoded(response).get("error")
+    except (ValueError, AttributeError):  # not JSON / MessagePack, or not a map
         error = None
     return str(error) if error else response.text[:500]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import msgpack
 import pytest
 
 from cloud.influx import InfluxError, InfluxHttp
@@ -66,3 +69,37 @@ async def test_a_400_about_the_request_is_not_blamed_on_the_lines() -> None:
     with pytest.raises(InfluxError):
         await influx.store(["m x=1.0 1", "m x=2.0 2"])
     assert len(bodies) == 1
+
+
+def influx_querying(answer: httpx.Response) -> tuple[InfluxHttp, list[str]]:
+    accepted: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        accepted.append(request.headers["Accept"])
+        return answer
+
+    return InfluxHttp("http://influx", "db", transport=httpx.MockTransport(handle)), accepted
+
+
+ANSWER = {"results": [{"statement_id": 0, "series": [
+    {"name": "reading", "tags": {"device": "m1"}, "columns": ["time", "kwh"], "values": [[1000, 1.5]]}]}]}
+
+
+@pytest.mark.parametrize("body", [
+    {"content": msgpack.packb(ANSWER), "headers": {"Content-Type": "application/x-msgpack"}},
+    {"json": ANSWER},
+], ids=["msgpack", "json-anyway"])
+async def test_a_query_answer_is_read_by_its_content_type(body: dict[str, Any]) -> None:
+    influx, accepted = influx_querying(httpx.Response(200, **body))
+    [series] = await influx.query("SELECT kwh FROM reading")
+    assert (series.tags, series.values) == ({"device": "m1"}, [[1000, 1.5]])
+    assert accepted == ["application/x-msgpack"]
+
+
+async def test_a_query_error_in_messagepack_is_reported_with_its_message() -> None:
+    refusal = {"error": "error parsing query: found EOF"}
+    influx, _ = influx_querying(httpx.Response(
+        400, content=msgpack.packb(refusal), headers={"Content-Type": "application/x-msgpack"}))
+    with pytest.raises(InfluxError, match="error parsing query: found EOF") as caught:
+        await influx.query("SELECT")
+    assert caught.value.status == 400
