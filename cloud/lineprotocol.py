@@ -11,14 +11,18 @@ Escaping follows what InfluxDB 1.x's parser actually does (checked against 1.6.7
   the key `time` (refused by the server) are rejected with LineProtocolError instead of
   being stored altered. See docs/schema.md.
 - A tag whose value is empty is left out: InfluxDB has no empty tag value.
-- Numbers are always floats (`repr`), never `i`, so a field's type never flips.
+- Numbers are always floats, never `i`, so a field's type never flips. A float is written
+  as its shortest text that reads back as the same double (orjson's, ~3x quicker than
+  `repr`, the largest single cost of a reading's line; exponents as `1e-5`, not `1e-05`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import orjson
 
 _UNREPRESENTABLE = re.compile(r'[\n\t]|^ |\\(?:[, ="]|$)')
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
@@ -75,7 +79,16 @@ def field_value(value: FieldValue) -> str:
     number = float(value)
     if not math.isfinite(number):
         raise LineProtocolError(f"field value {value!r} is not a finite number")
-    return repr(number)
+    return orjson.dumps(number).decode()
+
+
+def float_texts(numbers: Sequence[float]) -> list[str]:
+    """`field_value` of each of many finite floats, in one call: a reading's values at once.
+
+    The caller vouches that they are finite floats (the wire's validation refuses the rest);
+    a NaN here would come out as `null`, which InfluxDB refuses as a line of its own.
+    """
+    return orjson.dumps(numbers).decode()[1:-1].split(",") if numbers else []
 
 
 def tag_set(tags: Mapping[str, str]) -> str:

@@ -4,6 +4,8 @@ round-trip through a real InfluxDB unchanged, or are refused before writing (nev
 from __future__ import annotations
 
 import asyncio
+import random
+import struct
 
 import httpx
 import pytest
@@ -70,3 +72,26 @@ def test_names_round_trip_or_are_refused(
 def test_a_newline_in_a_tag_value_is_refused_not_altered() -> None:
     with pytest.raises(lp.LineProtocolError, match="newline"):
         lp.line("event", {"batch_id": "B1\nB2"}, {"x": 1.0}, 1)
+
+
+def test_floats_read_back_from_influxdb_as_the_same_doubles(influxdb: InfluxDB) -> None:
+    """Every form a float's text takes (plain, 0.00001, 2.5e-7, 1e+16, subnormal, the largest
+    double) is the same double once stored: read back as MessagePack, bit for bit."""
+    rng = random.Random(9)
+    values = [5e-324, 2.2250738585072014e-308, 1e-5, 2.5e-7, 0.1, 1491.3292, 1e15, 1e16, 1e22,
+              1.7976931348623157e308, -7.25e-12, 0.0]
+    values += [rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for _ in range(300)]
+    ms = 1_000_000  # one point per millisecond (the store writes ns; answers come in ms)
+    lines = [lp.line("reading", {"device": "m1"}, {"v": value}, k * ms) for k, value in enumerate(values)]
+
+    async def round_trip() -> list[float]:
+        influx = InfluxHttp(influxdb.url, influxdb.database)
+        try:
+            assert await influx.store(lines) == []
+            [series] = await influx.query('SELECT "v" FROM "reading"')
+            return [row[1] for row in series.values]
+        finally:
+            await influx.close()
+
+    stored = asyncio.run(round_trip())
+    assert [struct.pack("<d", v) for v in stored] == [struct.pack("<d", v) for v in values]

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from cloud import lineprotocol as lp
 
@@ -12,7 +16,8 @@ def test_escapes_each_part_by_its_own_rules() -> None:
 
 def test_numbers_are_always_floats() -> None:
     assert lp.field_value(7) == "7.0"
-    assert lp.field_value(1e-5) == "1e-05"
+    assert lp.field_value(1e-5) == "0.00001"
+    assert lp.field_value(2.5e-7) == "2.5e-7"
     with pytest.raises(lp.LineProtocolError, match="finite"):
         lp.field_value(float("nan"))
 
@@ -38,3 +43,19 @@ def test_reserved_and_comment_names_are_refused() -> None:
         lp.measurement("#m")
     with pytest.raises(lp.LineProtocolError, match="at least one field"):
         lp.line("m", {}, {}, 1)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@example(5e-324)
+@example(-0.0)
+@example(1.7976931348623157e308)
+def test_a_float_is_written_as_text_that_reads_back_as_the_same_double(x: float) -> None:
+    text = lp.field_value(x)
+    assert float(text) == x
+    assert math.copysign(1, float(text)) == math.copysign(1, x)
+    assert not set(text) & set("inf")  # never an integer field, never nan/inf
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=20))
+def test_many_floats_at_once_are_written_as_one_by_one(xs: list[float]) -> None:
+    assert lp.float_texts(xs) == [lp.field_value(x) for x in xs]
