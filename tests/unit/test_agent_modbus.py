@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +206,20 @@ async def test_a_second_request_while_one_is_in_flight_is_refused() -> None:
             await client.read(Function.INPUT, 1, 0, 2)
         with pytest.raises(ReadTimeout):
             await pending
+
+
+@pytest.mark.parametrize(("connection", "loads_pymodbus"), [
+    ("TcpConnection(host='127.0.0.1')", False),
+    ("RtuOverTcpConnection(type='rtu_over_tcp', host='127.0.0.1', port=4001)", True),
+])
+def test_pymodbus_is_loaded_only_for_an_rtu_link(connection: str, loads_pymodbus: bool) -> None:
+    """A TCP-only gateway's agent never imports pymodbus (its own process: imports stick)."""
+    script = ("import sys\n"
+              "from agent.app import *  # everything a running agent imports\n"
+              "from agent.modbus import ModbusLink\n"
+              "from config.gateway import RtuOverTcpConnection, TcpConnection\n"
+              f"ModbusLink({connection})\n"
+              "print('pymodbus' in sys.modules)\n")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    assert shown.stdout.strip() == str(loads_pymodbus)
