@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=float, help="seconds of each CPU / latency window")
     parser.add_argument("--report-days", type=float, help="days of 1 Hz readings for the reports stage")
     parser.add_argument("--report-span-days", type=float, help="days the reports stage's batches span")
+    parser.add_argument("--capacity-steps", type=int, nargs="+", metavar="N",
+                        help="device counts the capacity stage climbs through")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     return parser
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         options = replace(options, report_days=args.report_days)
     if args.report_span_days:
         options = replace(options, report_span_days=args.report_span_days)
+    if args.capacity_steps:
+        options = replace(options, capacity_steps=tuple(sorted(args.capacity_steps)))
     entries: list[Entry] = []
     for name, stage in stages.ALL.items():
         if args.only and name not in args.only:

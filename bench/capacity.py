@@ -3,10 +3,13 @@
 Steps the device count up (Options.capacity_steps); at each step the agent runs a fresh
 outbox for a warm-up and a window, and a stand-in collector checks that every device has a
 good reading in every period. The first step that misses any period ends the climb.
+Every device is a TCP port of its own (two descriptors in the load generator), so steps
+beyond what the open-files limit allows are left out and said so.
 """
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -50,11 +53,31 @@ def _marginal_us(kept: list[tuple[int, float]]) -> float | None:
     return (high_cpu - low_cpu) / (high - low) * 1e6
 
 
+FDS_PER_DEVICE = 2
+"""The load generator's listening socket and accepted connection for each device."""
+FDS_SPARE = 200
+
+
+def _servable(steps: tuple[int, ...]) -> tuple[list[int], str]:
+    """The steps the open-files limit allows, after raising it to its hard limit if need be."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(steps) * FDS_PER_DEVICE + FDS_SPARE
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # inherited by the children
+    room = (soft - FDS_SPARE) // FDS_PER_DEVICE if soft != resource.RLIM_INFINITY else max(steps)
+    allowed = [count for count in steps if count <= room] or list(steps[:1])
+    if len(allowed) == len(steps):
+        return allowed, ""
+    return allowed, f"; steps over {room} devices left out (open-files limit {soft})"
+
+
 def run(options: Options, workdir: Path) -> list[Entry]:
     kept: list[tuple[int, float]] = []
     failed_at = 0
-    with devices(max(options.capacity_steps), workdir) as all_ports, broker(workdir) as mqtt:
-        for count in options.capacity_steps:
+    steps, cut = _servable(options.capacity_steps)
+    with devices(max(steps), workdir) as all_ports, broker(workdir) as mqtt:
+        for count in steps:
             missed, cpu, busy = _step(all_ports[:count], options, workdir, mqtt.host, mqtt.port)
             print(f"   capacity: {count} devices, {missed} missed periods, agent {cpu:.0%} of a core, "
                   f"machine {busy:.0%} busy", flush=True)
@@ -63,7 +86,7 @@ def run(options: Options, workdir: Path) -> list[Entry]:
                 break
             kept.append((count, cpu))
     best, best_cpu = kept[-1] if kept else (0, 0.0)
-    tried = "all steps kept every period" if not failed_at else f"{failed_at} devices missed periods"
+    tried = ("all steps kept every period" if not failed_at else f"{failed_at} devices missed periods") + cut
     entries = [
         Entry("agent: devices at 1 Hz, every period kept", best, "devices", note=tried),
         Entry("agent: CPU at that load", best_cpu * 100, "% of a core"),
