@@ -36,6 +36,9 @@ from config.plant import Meter, PlantModel
 MARGIN_MS = 3_600_000
 """Events this far outside the window are loaded to pair batches; readings are looked for this
 far outside a batch span for the nearest ones (LIMIT), never loaded wholesale."""
+MAX_BATCH_MS = 31 * 86_400_000
+"""How far past the window the end of a batch starting in it is looked for (cathode calcination
+runs 10-20 h; a batch open longer than a month is treated as still open)."""
 _VOLATILE = {"computed_at_ms", "revision"}
 _SUMMARY_NUMBERS = (
     "end_ms", "energy_kwh", "shared_energy_kwh", "co2e_kg_location", "co2e_kg_market", "completeness",
@@ -189,13 +192,49 @@ def _weighing(row: dict[str, Any]) -> Weighing:
 
 
 def events_query(window: Window) -> str:
-    return (f'SELECT * FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended|scrap_weighed)$/ '
-            f"AND {window.where(MARGIN_MS)}")
+    return _events_between(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS)
+
+
+def _events_between(from_ms: int, to_ms: int, kinds: str = "batch_started|batch_ended|scrap_weighed") -> str:
+    return (f'SELECT * FROM "event" WHERE "kind" =~ /^({kinds})$/ '
+            f"AND time >= {max(0, from_ms)}ms AND time <= {to_ms}ms")
+
+
+async def _event_rows(influx: InfluxHttp, q: str) -> list[dict[str, Any]]:
+    return [row for series in await influx.query(q) for row in series.rows()]
+
+
+def _unended_starts(rows: list[dict[str, Any]], window: Window) -> set[tuple[str, str]]:
+    """(line, batch id) of the batches starting in the window whose end is not among `rows`."""
+    ended = {(r.get("line") or "", r.get("batch_id")) for r in rows if r.get("kind") == "batch_ended"}
+    return {key for r in rows if r.get("kind") == "batch_started" and r.get("batch_id")
+            and window.from_ms <= int(r["time"]) <= window.to_ms
+            and (key := (r.get("line") or "", r["batch_id"])) not in ended}
+
+
+async def _reach_of_long_batches(influx: InfluxHttp, rows: list[dict[str, Any]], window: Window) -> int:
+    """The latest end, within MAX_BATCH_MS, of the window's batches that outlast its events' margin."""
+    unended = _unended_starts(rows, window)
+    if not unended:
+        return 0
+    beyond = window.to_ms + MARGIN_MS
+    later = await _event_rows(influx, _events_between(beyond + 1, window.to_ms + MAX_BATCH_MS, "batch_ended"))
+    first_ends: dict[tuple[str, str], int] = {}
+    for r in later:
+        key = (r.get("line") or "", r.get("batch_id") or "")
+        if key in unended:
+            first_ends[key] = min(first_ends.get(key, int(r["time"])), int(r["time"]))
+    return max(first_ends.values(), default=0)
 
 
 async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEvent], list[Weighing]]:
-    """Batch events and weighings in the window +/- MARGIN_MS."""
-    rows = [row for series in await influx.query(events_query(window)) for row in series.rows()]
+    """Batch events and weighings in the window +/- MARGIN_MS, and on to the end (+ MARGIN_MS)
+    of any batch starting in the window that runs longer: a 10 h batch is paired and gets its
+    weighings however narrow the window asked for."""
+    rows = await _event_rows(influx, events_query(window))
+    reach = await _reach_of_long_batches(influx, rows, window)
+    if reach:
+        rows += await _event_rows(influx, _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS))
     batch_events = [_batch_event(r) for r in rows
                     if r.get("kind") in ("batch_started", "batch_ended") and r.get("batch_id")]
     weighings = [_weighing(r) for r in rows if r.get("kind") == "scrap_weighed"]

@@ -117,6 +117,38 @@ async def test_one_batch_window_computes_what_the_wide_window_did(influx: Influx
         assert [u.model_dump() for u in narrow.unchanged] == [r.model_dump()]
 
 
+async def test_a_batch_longer_than_the_events_margin_is_attributed_from_a_window_at_its_start(
+    influx: InfluxHttp,
+) -> None:
+    # a 3 h calcination batch: its end and a weighing lie past the 1 h margin around a window
+    # that holds only its start, yet it is paired, weighed and measured as a wide window does
+    hour, minute = 3_600_000, 60_000
+    plant = PlantModel.model_validate({
+        "lines": [{"id": "kiln"}],
+        "meters": [{"id": "k1", "line": "kiln", "poll_interval_s": 60}],
+    })
+    start, end = T0, T0 + 3 * hour
+    await influx.write_lines([
+        f"reading,device=k1,gateway=gw,site=s energy_import_kwh={1000.0 + 2 * k} {T0 + k * minute}"
+        for k in range(-5, 3 * 60 + 6)
+    ], precision="ms")
+    later_batch = [BatchStarted(ts_ms=end + 2 * hour, device="lc", line="kiln", batch_id="K2", product="nmc"),
+                   BatchEnded(ts_ms=end + 9 * hour, device="lc", line="kiln", batch_id="K2", product="nmc")]
+    await influx.write_lines(event_lines(EventsMessage(site="s", gateway="gw", seq=1, events=[
+        BatchStarted(ts_ms=start, device="lc", line="kiln", batch_id="K1", product="nmc"),
+        ScrapWeighed(ts_ms=start + 2 * hour, device="ws", weighing_seq=1, mass_kg=40, category="fines",
+                     destination="recycling", batch_id="K1"),
+        BatchEnded(ts_ms=end, device="lc", line="kiln", batch_id="K1", product="nmc", good_units=10),
+        *later_batch,
+    ])), precision="ns")
+
+    narrow = await recompute(influx, plant, Window(start, start), now_ms=T0)
+    [k1] = narrow.current()
+    assert (k1.batch_id, k1.end_ms, k1.energy_kwh, k1.scrap_total_kg) == ("K1", end, 2.0 * 180, 40.0)
+    wide = await recompute(influx, plant, Window(start - hour, end + 12 * hour), now_ms=T0 + 1)
+    assert [r.batch_id for r in wide.unchanged] == ["K1"]  # the narrow window stored the same result
+
+
 async def test_list_reads_the_numbers_without_detail(influx: InfluxHttp) -> None:
     await influx.write_lines(readings(1, list(range(-2, 13)), with_m2=True) + events(), precision="ns")
     window = Window(T0 - S, T0 + 20 * S)
