@@ -46,6 +46,11 @@ class Acker:
                 else:
                     self.errors += 1
 
+    def caught_up(self, until_ms: int, interval_ms: int, devices: list[str]) -> bool:
+        """Every device has a reading polled within a period of `until_ms`, late or not."""
+        with self._lock:
+            return all(max(self.readings.get(d) or [0]) >= until_ms - interval_ms for d in devices)
+
     def missed_periods(self, since_ms: int, until_ms: int, interval_ms: int, devices: list[str]) -> int:
         """Periods of [since, until) without a good reading of a device, summed over devices.
 

@@ -138,7 +138,8 @@ def run(options: Options, workdir: Path) -> list[Entry]:
             f"({scale.points:,} readings), {len(plant.windows())} batches")
     return [
         Entry("reports: attribute one batch", attribute_s * 1000, "ms", limit=floor_s * 1000,
-              note=f"{data}; limit: InfluxDB serving that batch's events and counter readings"),
+              note=f"{data}; limit: InfluxDB serving that batch's events and counter readings "
+                   "(MessagePack)"),
         Entry(f"reports: list {listed} batches (load, select, JSON)", list_s * 1000, "ms",
               note="numeric fields of batch_result only"),
         Entry(f"reports: list {listed} batches with full detail", full_s * 1000, "ms",
