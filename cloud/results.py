@@ -196,8 +196,7 @@ def events_query(window: Window) -> str:
 
 
 def _events_between(from_ms: int, to_ms: int, kinds: str = "batch_started|batch_ended|scrap_weighed") -> str:
-    return (f'SELECT * FROM "event" WHERE "kind" =~ /^({kinds})$/ '
-            f"AND time >= {max(0, from_ms)}ms AND time <= {to_ms}ms")
+    return f'SELECT * FROM "event" WHERE "kind" =~ /^({kinds})$/ AND {Window(from_ms, to_ms).where()}'
 
 
 async def _event_rows(influx: InfluxHttp, q: str) -> list[dict[str, Any]]:
