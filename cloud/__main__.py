@@ -18,7 +18,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("run", "cloud.run"),
     ("gaps", "cloud.gaps"),
     ("report", "cloud.cli_report"), ("attribute", "cloud.cli_attribute"),
-    ("serve", "cloud.cli_serve"),
+    ("serve", "cloud.cli_serve"), ("settle", "cloud.cli_settle"),
 ]
 
 

@@ -10,6 +10,10 @@ cannot be written is retried (capped backoff, Retry-After honoured) and never ac
 gateway keeps it in its outbox. A refused message is dead-lettered in the same batch and
 acked with it, so it never blocks its gateway's stream. The collector keeps no state another
 replica needs: acks and dead letters come from what this replica wrote.
+
+Readings older than their block's settling (a draining outbox) go out with `block_stale`
+marks in the same write, made at each attempt (cloud.blocks): a settled block that may lack
+them is then read as readings until it is packed again.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from cloud import points
+from cloud.blocks import may_be_packed, stale_marks
 from cloud.influx import InfluxError, RejectedLine
 from cloud.lineprotocol import LineProtocolError
 from cloud.metrics import Metrics
@@ -68,9 +74,16 @@ class Batch:
     """When the batch's first message was received (for the ack lag)."""
     opened_ns: int = 0
     """When the batch took its first message: its age for `max_age_ms` counts from here."""
+    readings_messages: list[Readings] = field(default_factory=list)
+    oldest_reading_ms: int | None = None
+    """The oldest reading's time: only a batch holding one old enough looks for blocks to mark."""
 
     def ack_later(self, site: str, gateway: str, seq: int) -> None:
         self.acks.setdefault((site, gateway), set()).add(seq)
+
+
+def _no_marks() -> list[str]:
+    return []
 
 
 def collector_tag(client_id: str) -> str:
@@ -119,6 +132,11 @@ class Collector:
             batch.lines.extend(lines)
             if isinstance(checked, Readings):
                 batch.readings += len(checked.readings)
+                batch.readings_messages.append(checked)
+                if checked.readings:
+                    oldest = min(map(itemgetter("ts_ms"), checked.readings))
+                    if batch.oldest_reading_ms is None or oldest < batch.oldest_reading_ms:
+                        batch.oldest_reading_ms = oldest
             else:
                 batch.events += len(checked.events)
         batch.ack_later(checked.site, checked.gateway, checked.seq)
@@ -216,11 +234,13 @@ class Collector:
     async def _write(self, batch: Batch) -> bool:
         """Store a batch (and dead letters for lines InfluxDB refused); False if given up."""
         lines = batch.lines
+        marks = self._stale_marks(batch)
         while lines:
-            refused = await self._store_with_retry(lines)
+            refused = await self._store_with_retry(lines, marks)
             if refused is None:
                 return False
             lines = [self._store_refusal(r) for r in refused]
+            marks = _no_marks
         self._metrics.inc(M + "readings_total", batch.readings)
         self._metrics.inc(M + "events_total", batch.events)
         return True
@@ -232,12 +252,30 @@ class Collector:
         return points.dead_letter_line("store_rejected", self._collector, "", payload, refused.error,
                                        self._unique_ns())
 
-    async def _store_with_retry(self, lines: list[str]) -> list[RejectedLine] | None:
+    def _stale_marks(self, batch: Batch) -> Callable[[], list[str]]:
+        """The batch's `block_stale` marks as of the moment it is called (once per attempt)."""
+        oldest = batch.oldest_reading_ms
+        if oldest is None:
+            return _no_marks
+
+        def marks() -> list[str]:
+            now_ms = self._clock_ns() // 1_000_000
+            if not may_be_packed(oldest, now_ms):
+                return []
+            times = ((r["device"], r["ts_ms"]) for m in batch.readings_messages for r in m.readings)
+            found = stale_marks(times, now_ms)
+            self._metrics.inc(M + "stale_marks_total", len(found))
+            return found
+
+        return marks
+
+    async def _store_with_retry(self, lines: list[str], marks: Callable[[], list[str]]
+                                ) -> list[RejectedLine] | None:
         delay_ms = self._config.batching.retry_initial_ms
         while True:
             started = time.perf_counter()
             try:
-                refused = await self._store.store(lines)
+                refused = await self._store.store(marks() + lines)
             except InfluxError as exc:
                 pause = self._note_failure(exc, delay_ms)
                 delay_ms = min(delay_ms * 2, self._config.batching.retry_max_ms)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import httpx
@@ -63,6 +64,15 @@ class Series:
 
     def rows(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.values]
+
+    def number_columns(self) -> tuple[list[int], list[float]]:
+        """A (time, field) series as two lists, rows whose value is not a number left out.
+
+        Column-wise through C-level map: a batch's window holds tens of thousands of rows."""
+        rows = self.values
+        if not set(map(type, map(itemgetter(1), rows))) <= _NUMBERS:
+            rows = [row for row in rows if isinstance(row[1], int | float)]
+        return list(map(int, map(itemgetter(0), rows))), list(map(float, map(itemgetter(1), rows)))
 
 
 @dataclass
@@ -180,6 +190,7 @@ class InfluxHttp:
 
 
 _MSGPACK = "application/x-msgpack"
+_NUMBERS = {int, float}
 
 
 def _decoded(response: httpx.Response) -> Any:

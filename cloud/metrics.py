@@ -26,6 +26,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "batchmeter_collector_ack_lag_seconds": ("gauge", "Receipt to ack, oldest message of last flush."),
     "batchmeter_collector_queue_depth": ("gauge", "Points waiting to be written."),
     "batchmeter_collector_inbound_depth": ("gauge", "Messages received but not yet parsed."),
+    "batchmeter_collector_stale_marks_total": ("counter", "block_stale marks written with late readings."),
 }
 
 

@@ -20,17 +20,18 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
+from cloud import influxql
 from cloud import lineprotocol as lp
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches
-from cloud.attribution.counters import Sample
+from cloud.attribution.counters import Columns, Sample, columns, with_samples
 from cloud.attribution.engine import Attribution, Inputs, attribute
 from cloud.attribution.model import BatchResult, BatchSummary
 from cloud.attribution.scrap import Weighing
+from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, block_start
 from cloud.influx import InfluxHttp, Series
+from cloud.settle import settled_columns
 from config.plant import Meter, PlantModel
 
 MARGIN_MS = 3_600_000
@@ -46,7 +47,6 @@ _SUMMARY_NUMBERS = (
     "diversion_rate", "diversion_rate_true", "energy_recovery_kg", "revision", "computed_at_ms",
 )
 """Numeric fields of a `batch_result` point that a list reads instead of parsing `detail`."""
-_NUMBERS = {int, float}
 _INTEGRAL = {"end_ms", "alarms", "revision", "computed_at_ms"}
 
 
@@ -56,7 +56,7 @@ class Window:
     to_ms: int
 
     def where(self, margin_ms: int = 0) -> str:
-        return f"time >= {max(0, self.from_ms - margin_ms)}ms AND time <= {self.to_ms + margin_ms}ms"
+        return influxql.between(self.from_ms - margin_ms, self.to_ms + margin_ms)
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,8 @@ class Stored:
     computed_at_ms: int
 
 
-def _quote(name: str) -> str:
-    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _devices(meters: Sequence[Meter]) -> str:
-    return "(" + " OR ".join(f'"device" = {_quote(m.id)}' for m in meters) + ")"
+    return influxql.devices(m.id for m in meters)
 
 
 async def _series_samples(influx: InfluxHttp, q: str, into: dict[str, list[Sample]]) -> None:
@@ -93,14 +89,21 @@ async def _series_samples(influx: InfluxHttp, q: str, into: dict[str, list[Sampl
 
 def _add_samples(answer: list[Series], into: dict[str, list[Sample]]) -> None:
     for series in answer:
-        rows = series.values
-        # column-wise through C-level map: a batch's window holds tens of thousands of readings
-        if not set(map(type, map(itemgetter(1), rows))) <= _NUMBERS:
-            rows = [row for row in rows if isinstance(row[1], int | float)]
-        times = map(int, map(itemgetter(0), rows))
-        values = map(float, map(itemgetter(1), rows))
-        samples = map(tuple.__new__, repeat(Sample), zip(times, values, strict=True))  # Sample._make, in C
-        into.setdefault(series.tags.get("device", ""), []).extend(samples)
+        times, values = series.number_columns()
+        into.setdefault(series.tags.get("device", ""), []).extend(map(Sample, times, values))
+
+
+async def _series_columns(influx: InfluxHttp, q: str, into: dict[str, Columns]) -> None:
+    """Run a GROUP BY device query of one field; each device's readings as Columns."""
+    def take(answer: list[Series]) -> None:
+        for series in answer:
+            device = series.tags.get("device", "")
+            readings = columns(*series.number_columns())
+            known = into.get(device)
+            into[device] = readings if not known or not known[0] else with_samples(
+                known, list(map(Sample, *readings)))
+
+    await influx.query_into(q, take)
 
 
 EDGE_REACH_POLLS = 3
@@ -118,43 +121,85 @@ def _by_quantity(meters: Sequence[Meter]) -> dict[str, list[Meter]]:
     return groups
 
 
-def span_queries(meters: Sequence[Meter], span: Window, edge: int) -> list[str]:
-    """The statements `load_samples` reads a span with: per counter field, the span widened by
-    `edge` + EDGE_REACH_POLLS poll intervals, the meters split over QUERIES_IN_PARALLEL."""
-    queries = []
+@dataclass(frozen=True)
+class SpanGroup:
+    """Meters read by one counter field, and the span widened for their edge readings."""
+
+    quantity: str
+    meters: list[Meter]
+    wider: Window
+
+
+def span_groups(meters: Sequence[Meter], span: Window, edge: int) -> list[SpanGroup]:
+    """Per counter field, the span widened by `edge` + EDGE_REACH_POLLS poll intervals."""
+    groups = []
     for quantity, group in _by_quantity(meters).items():
         reach = math.ceil((edge + EDGE_REACH_POLLS) * max(m.poll_interval_s for m in group) * 1000)
-        wider = Window(span.from_ms - reach, span.to_ms + reach).where()
-        size = math.ceil(len(group) / QUERIES_IN_PARALLEL)
-        queries += [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group[k:k + size])} AND {wider} '
-                    'GROUP BY "device"' for k in range(0, len(group), size)]
+        groups.append(SpanGroup(quantity, group, Window(span.from_ms - reach, span.to_ms + reach)))
+    return groups
+
+
+def _group_queries(groups: Sequence[SpanGroup]) -> list[str]:
+    """Each group's readings, its meters split over QUERIES_IN_PARALLEL statements."""
+    queries = []
+    for g in groups:
+        size = math.ceil(len(g.meters) / QUERIES_IN_PARALLEL)
+        queries += [f'SELECT "{g.quantity}" FROM "reading" WHERE {_devices(g.meters[k:k + size])} '
+                    f'AND {g.wider.where()} GROUP BY "device"' for k in range(0, len(g.meters), size)]
     return queries
 
 
-async def load_samples(
-    influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1
-) -> dict[str, list[Sample]]:
+def span_queries(meters: Sequence[Meter], span: Window, edge: int) -> list[str]:
+    """The statements `load_samples` reads a span's readings with (when no settled block serves)."""
+    return _group_queries(span_groups(meters, span, edge))
+
+
+async def _from_blocks(influx: InfluxHttp, groups: list[SpanGroup], settled_before_ms: int,
+                       into: dict[str, Columns]) -> list[SpanGroup]:
+    """Fill `into` from settled blocks where every block of a meter's widened span is current;
+    return the groups of the meters still to be read as readings."""
+    ready = [g for g in groups if block_start(g.wider.to_ms) + BLOCK_MS <= settled_before_ms]
+    found = await asyncio.gather(*(
+        settled_columns(influx, g.quantity, [m.id for m in g.meters], g.wider.from_ms, g.wider.to_ms)
+        for g in ready))
+    served = set()
+    for readings in found:
+        for device, (times, values) in readings.items():
+            into[device] = columns(times, values)
+            served.add(device)
+    rest = [SpanGroup(g.quantity, [m for m in g.meters if m.id not in served], g.wider) for g in groups]
+    return [g for g in rest if g.meters]
+
+
+async def load_columns(
+    influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1,
+    settled_before_ms: int | None = None,
+) -> dict[str, Columns]:
     """Counter readings of `meters` in `span`, plus the `edge` nearest ones before and after it.
 
     One query per counter field reads the span widened by a few poll intervals, where a
-    meter that kept polling has its edge readings. InfluxDB 1.x charges every statement per
-    series it touches (tens of ms for a line's meters), so the nearest readings are looked up
-    further out (up to MARGIN_MS, with LIMIT) only for the meters that have too few nearby.
+    meter that kept polling has its edge readings; where that whole widened span ended before
+    `settled_before_ms`, current settled blocks (cloud.settle) serve it instead, the very same
+    readings in a few points. InfluxDB 1.x charges every statement per series it touches (tens
+    of ms for a line's meters), so the nearest readings are looked up further out (up to
+    MARGIN_MS, with LIMIT) only for the meters that have too few nearby.
     """
-    wide: dict[str, list[Sample]] = {m.id: [] for m in meters}
-    await asyncio.gather(*(_series_samples(influx, q, wide) for q in span_queries(meters, span, edge)))
-    samples: dict[str, list[Sample]] = {}
+    wide: dict[str, Columns] = {}
+    groups = span_groups(meters, span, edge)
+    if settled_before_ms is not None:
+        groups = await _from_blocks(influx, groups, settled_before_ms, wide)
+    await asyncio.gather(*(_series_columns(influx, q, wide) for q in _group_queries(groups)))
+    loaded: dict[str, Columns] = {}
     short_before: list[Meter] = []
     short_after: list[Meter] = []
     for m in meters:
-        series = wide[m.id]  # in time order, as InfluxDB returns a series
-        first = bisect_left(series, span.from_ms, key=itemgetter(0))
-        last = bisect_right(series, span.to_ms, key=itemgetter(0))
-        before, after = series[max(0, first - edge):first], series[last:last + edge]
-        samples[m.id] = before + series[first:last] + after
-        if len(before) < edge:
+        times, values = wide.get(m.id, ([], []))
+        first, last = bisect_left(times, span.from_ms), bisect_right(times, span.to_ms)
+        begin, end = max(0, first - edge), min(len(times), last + edge)
+        loaded[m.id] = times[begin:end], values[begin:end]
+        if first - begin < edge:
             short_before.append(m)
-        if len(after) < edge:
+        if end - last < edge:
             short_after.append(m)
     far = [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND {where}'
            for meters_of_side, where in (
@@ -163,9 +208,21 @@ async def load_samples(
                (short_after, f'time > {span.to_ms}ms AND time <= {span.to_ms + MARGIN_MS}ms '
                              f'GROUP BY "device" ORDER BY time ASC LIMIT {edge}'))
            for quantity, group in _by_quantity(meters_of_side).items()]
-    # a reading found twice (nearby and again further out) is one timestamp; build_track keeps one
-    await asyncio.gather(*(_series_samples(influx, q, samples) for q in far))
-    return samples
+    farther: dict[str, list[Sample]] = {}
+    await asyncio.gather(*(_series_samples(influx, q, farther) for q in far))
+    # a reading found twice (nearby and again further out) is one time: with_samples keeps one
+    for device, extra in farther.items():
+        loaded[device] = with_samples(loaded[device], extra)
+    return loaded
+
+
+async def load_samples(
+    influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1,
+    settled_before_ms: int | None = None,
+) -> dict[str, list[Sample]]:
+    """`load_columns` as samples."""
+    loaded = await load_columns(influx, meters, span, edge, settled_before_ms)
+    return {meter: list(map(Sample, *readings)) for meter, readings in loaded.items()}
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
@@ -250,8 +307,10 @@ def _targets(batch_events: list[BatchEvent], window: Window) -> list[BatchWindow
     return [w for w in pair_batches(batch_events) if window.from_ms <= w.start_ms <= window.to_ms]
 
 
-async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window) -> Inputs:
-    """Everything needed to attribute the complete batches starting in the window, and no more."""
+async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window,
+                      settled_before_ms: int | None = None) -> Inputs:
+    """Everything needed to attribute the complete batches starting in the window, and no more;
+    readings from settled blocks where they ended before `settled_before_ms` (see load_samples)."""
     batch_events, weighings = await load_events(influx, window)
     targets = _targets(batch_events, window)
     if not targets:
@@ -259,9 +318,9 @@ async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window) -> 
     span = Window(min(w.start_ms for w in targets), max(w.end_ms for w in targets))
     meters = meters_for(plant, {w.line for w in targets})
     # glitch_max_samples + 1 outside each boundary: a glitch run at the edge is still recognised
-    samples = await load_samples(influx, meters, span, plant.glitch_max_samples + 1)
-    return Inputs(samples, batch_events, weighings, period=(span.from_ms, span.to_ms),
-                  starting_in=(window.from_ms, window.to_ms))
+    readings = await load_columns(influx, meters, span, plant.glitch_max_samples + 1, settled_before_ms)
+    return Inputs({}, batch_events, weighings, period=(span.from_ms, span.to_ms),
+                  starting_in=(window.from_ms, window.to_ms), columns=readings)
 
 
 async def load_results(influx: InfluxHttp, window: Window) -> list[BatchResult]:
@@ -343,11 +402,15 @@ def revise(
     return written, unchanged
 
 
-async def recompute(influx: InfluxHttp, plant: PlantModel, window: Window, now_ms: int) -> Outcome:
-    """Attribute every complete batch starting in the window; write the ones that changed."""
+async def recompute(influx: InfluxHttp, plant: PlantModel, window: Window, now_ms: int,
+                    settled: bool = True) -> Outcome:
+    """Attribute every complete batch starting in the window; write the ones that changed.
+
+    Readings that settled (SETTLE_DELAY_MS before `now_ms`) come from current settled blocks
+    where `cloud settle` packed them (`settled=False`: always from the readings themselves)."""
     # what is stored is read while the inputs load: one round trip less to wait for
     inputs, stored = await asyncio.gather(
-        load_inputs(influx, plant, window),
+        load_inputs(influx, plant, window, now_ms - SETTLE_DELAY_MS if settled else None),
         _stored(influx, Window(window.from_ms - MARGIN_MS, window.to_ms + MARGIN_MS)),
     )
     attribution = attribute(plant, inputs, computed_at_ms=now_ms)

@@ -18,7 +18,7 @@ Rules, applied to each new sample v after the last accepted sample p:
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import repeat
@@ -140,6 +140,33 @@ def _columns(samples: list[Sample]) -> tuple[list[int], list[float]]:
     return [ts[k] for k in keep], [vs[k] for k in keep]
 
 
+Columns = tuple[list[int], list[float]]
+"""A meter's readings as (times, values): sorted by time, one per time, as `normalise` leaves them."""
+
+
+def columns(times: list[int], values: list[float]) -> Columns:
+    """`normalise` for readings already in two lists: as they are when in order (as read from
+    the store), sorted with the lowest value kept per time otherwise."""
+    if _strictly_increasing(times):
+        return times, values
+    return _columns(list(zip(times, values, strict=True)))  # type: ignore[arg-type]
+
+
+def with_samples(readings: Columns, extra: list[Sample]) -> Columns:
+    """The readings with a few more samples merged in (the lowest value kept per time)."""
+    if not extra:
+        return readings
+    times, values = list(readings[0]), list(readings[1])
+    for t, v in sorted(extra):
+        i = bisect_left(times, t)
+        if i < len(times) and times[i] == t:
+            values[i] = min(values[i], v)
+        else:
+            times.insert(i, t)
+            values.insert(i, v)
+    return times, values
+
+
 def distinct_times(samples: list[Sample]) -> list[int]:
     """The samples' times, sorted and distinct."""
     ts = list(map(itemgetter(0), samples))
@@ -211,13 +238,18 @@ def _exact_step(p: float, v: float, dt_ms: int, spec: CounterSpec,
 
 
 def build_track(samples: list[Sample], spec: CounterSpec) -> CounterTrack:
-    """Classify every step of one meter's counter and build its unwrapped track.
+    """Classify every step of one meter's counter and build its unwrapped track."""
+    return track_of(_columns(samples), spec)
+
+
+def track_of(readings: Columns, spec: CounterSpec) -> CounterTrack:
+    """`build_track` of readings as Columns (sorted, one per time).
 
     One pass over plain ints and floats in local variables: an ordinary increase (nearly every
     step) costs a few float comparisons; anything else goes to `_classify`, and exact
     arithmetic happens only at breaks (see CounterTrack).
     """
-    ts, vs = _columns(samples)
+    ts, vs = readings
     track = CounterTrack()
     if not ts:
         return track

@@ -12,12 +12,15 @@ from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches, sna
 from cloud.attribution.completeness import completeness
 from cloud.attribution.counters import (
     Break,
+    Columns,
     CounterSpec,
     CounterTrack,
     DeclaredBreak,
     Sample,
     build_track,
     distinct_times,
+    track_of,
+    with_samples,
 )
 from cloud.attribution.emissions import FactorCurve, change_points, co2e_of_segments, curves_for, segments
 from cloud.attribution.model import BatchResult, Discontinuity, MeterBalance, MeterCompleteness
@@ -36,6 +39,9 @@ class Inputs:
     starting_in: tuple[int, int] | None = None
     """Only results for batches starting in [from, to] (and balances only for their meters);
     the other batches still count for allocation. Default: every complete batch."""
+    columns: dict[str, Columns] = field(default_factory=dict)
+    """meter -> counter readings as loaded: sorted, one per time (counters.columns). A meter
+    here is not looked for in `samples`; no per-reading tuple is made for it."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,19 @@ def _tracks(plant: PlantModel, inputs: Inputs, meters: list[Meter]) -> dict[str,
     tracks = {}
     for m in meters:
         extra = [Sample(t, v) for t, v in snaps.get(m.id, [])]
-        tracks[m.id] = build_track(list(inputs.samples.get(m.id, [])) + extra, counter_spec(plant, m))
+        spec = counter_spec(plant, m)
+        if m.id in inputs.columns:
+            tracks[m.id] = track_of(with_samples(inputs.columns[m.id], extra), spec)
+        else:
+            tracks[m.id] = build_track(list(inputs.samples.get(m.id, [])) + extra, spec)
     return tracks
+
+
+def _reading_times(inputs: Inputs, meter: str) -> list[int]:
+    """Sorted, distinct times of the meter's readings (not of the events' snapshots)."""
+    if meter in inputs.columns:
+        return inputs.columns[meter][0]
+    return distinct_times(inputs.samples.get(meter, []))
 
 
 def _period(tracks: dict[str, CounterTrack], inputs: Inputs) -> tuple[int, int]:
@@ -85,7 +102,7 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
         for m in meters
     }
     scrap, orphans = attribute_scrap(inputs.weighings, windows, plant.scrap)
-    times = {m.id: distinct_times(inputs.samples.get(m.id, [])) for m in meters}
+    times = {m.id: _reading_times(inputs, m.id) for m in meters}
     results = [
         _result(plant, w, tracks, shares, curves, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
         for w in wanted

@@ -170,3 +170,21 @@ def test_the_never_falling_shortcut_builds_the_same_track_as_the_rules(
     assert (fast.times, fast.values, fast.marks, fast.offsets) == (slow.times, slow.values, slow.marks,
                                                                    slow.offsets)
     assert [(b.ts_ms, b.kind) for b in fast.breaks] == [(b.ts_ms, b.kind) for b in slow.breaks]
+
+
+samples_any_order = st.lists(st.tuples(st.integers(0, 50), st.floats(0, 100)).map(lambda p: Sample(*p)),
+                             max_size=25)
+
+
+@given(samples_any_order, samples_any_order)
+def test_readings_as_columns_with_snapshots_merged_in_are_the_normalised_samples(
+    readings: list[Sample], snapshots: list[Sample]
+) -> None:
+    # the loader hands attribution its readings as two lists and the batch events' counter
+    # snapshots are merged into them: the same as normalising all of them as samples
+    as_columns = counters.columns([s.ts_ms for s in readings], [s.value for s in readings])
+    assert list(map(Sample, *as_columns)) == counters.normalise(readings)
+    merged = counters.with_samples(as_columns, snapshots)
+    assert list(map(Sample, *merged)) == counters.normalise(readings + snapshots)
+    track = counters.track_of(merged, CounterSpec())
+    assert track.times == build_track(readings + snapshots, CounterSpec()).times

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from cloud.blocks import BLOCK_MS
 from cloud.collector import Collector
 from cloud.influx import InfluxError, RejectedLine
 from cloud.metrics import Metrics
@@ -120,3 +121,49 @@ def test_a_typo_in_the_cloud_config_names_the_key_and_line() -> None:
 
     with pytest.raises(ConfigError, match=r"line 2, key influx.databse: unknown key"):
         load_text(CloudConfig, "influx:\n  databse: x\n", "cloud.yaml")
+
+
+def reading_at(seq: int, ts_ms: int) -> Inbound:
+    body = ReadingsMessage(site="s1", gateway="gw1", seq=seq,
+                           readings=[Reading(device="m1", ts_ms=ts_ms, values={"p": 1.0})])
+    return Inbound(TOPIC, body.model_dump_json().encode(), NOW_NS)
+
+
+def marks(store: FakeStore) -> list[str]:
+    return [line for line in store.stored if line.startswith("block_stale,")]
+
+
+async def test_readings_whose_block_may_be_settled_are_written_with_a_stale_mark() -> None:
+    now_ms = NOW_NS // 1_000_000
+    hour_ago = now_ms - 3_600_000
+    store = FakeStore()
+    await collect([reading_at(1, now_ms), reading_at(2, hour_ago), reading_at(3, hour_ago + 1)], store)
+    start = hour_ago - hour_ago % BLOCK_MS
+    assert marks(store) == [f"block_stale,device=m1 marked_at_ms={float(now_ms)!r} {start * 1_000_000}"]
+
+    fresh = FakeStore()
+    await collect([reading_at(1, now_ms), reading_at(2, now_ms - 60_000)], fresh)
+    assert marks(fresh) == []
+
+
+async def test_a_retried_write_marks_by_the_clock_of_the_attempt_that_stores_it() -> None:
+    # InfluxDB is down for 20 minutes: readings fresh at the first attempt may be in a block
+    # packed meanwhile, so the attempt that succeeds carries their mark
+    clock = [NOW_NS]
+
+    class SlowStore(FakeStore):
+        async def store(self, lines: list[str], precision: str = "ns") -> list[RejectedLine]:
+            if self.failures:
+                clock[0] += 20 * 60 * 1_000_000_000
+            return await super().store(lines, precision)
+
+    store = SlowStore(failures=1)
+    config = CloudConfig.model_validate({"batching": {"max_age_ms": 1, "retry_initial_ms": 1}})
+    inbox = FakeInbox([reading_at(1, NOW_NS // 1_000_000 - 60_000)])
+    collector = Collector(config, inbox, store, FakeAcks(), Metrics(), "c 1", clock_ns=lambda: clock[0])
+    stop = asyncio.Event()
+    task = asyncio.create_task(collector.run(stop))
+    await asyncio.wait_for(inbox.empty.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [line.split(" ")[1] for line in marks(store)] == [f"marked_at_ms={float(clock[0] // 1_000_000)!r}"]

@@ -76,9 +76,9 @@ def test_power_follows_the_line_state(demo: Plant) -> None:
         "setup": sum(load.power_w(t) for t in range(700, 1200)) / 500,
         "running": sum(load.power_w(t) for t in range(1300, 2400)) / 1100,
     }
-    share = 0.6  # m-coat1's load_share of line1: idle 40 kW, setup 120 kW, running 400 kW
+    share = 0.6  # m-coat1's load_share of line1: idle 40 kW, setup 60 kW, running 400 kW
     assert mean["idle"] == pytest.approx(40_000 * share, rel=0.02)
-    assert mean["setup"] == pytest.approx(120_000 * share, rel=0.02)
+    assert mean["setup"] == pytest.approx(60_000 * share, rel=0.02)
     assert mean["running"] == pytest.approx(400_000 * share, rel=0.02)
 
 

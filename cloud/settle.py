@@ -1,0 +1,209 @@
+"""InfluxDB I/O for settled blocks (cloud.blocks): pack them, and read a span back from them.
+
+`settle` packs every block of the plant's counter meters over a window that ended
+SETTLE_DELAY_MS ago and is missing or stale. `settled_columns` gives a span's readings from
+blocks for the meters whose every block in the span is current (packed, not stale); the
+other meters are read as readings. Both read the same two small statements: the stored
+blocks' counts and packing times, and the stale marks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from cloud import influxql
+from cloud.blocks import (
+    BLOCK_MS,
+    MEASUREMENT,
+    SETTLE_DELAY_MS,
+    STALE_MEASUREMENT,
+    BlockError,
+    block_line,
+    block_of,
+    block_start,
+    block_starts,
+    stale,
+    unpack,
+)
+from cloud.influx import InfluxHttp, Series
+from config.plant import PlantModel
+
+log = logging.getLogger("cloud.settle")
+
+CHUNK_MS = 2 * 3_600_000
+"""`settle` reads this much time of a group of meters per statement."""
+DEVICES_PER_STATEMENT = 25
+WRITE_LINES = 200
+"""Blocks per write request (a block is a few kB)."""
+
+Columns = tuple[list[int], list[float]]
+Key = tuple[str, int]
+"""(device, block start)."""
+
+
+class Stored(NamedTuple):
+    n: int
+    settled_at_ms: int
+    data: str | None
+    """Packed readings (None when not asked for; "" when empty or too big to pack)."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    packed: int
+    """Blocks written (missing or stale before), empty ones included."""
+    current: int
+    """Blocks that were already packed and not stale."""
+    readings: int
+    """Readings packed."""
+    too_big: int
+    """Blocks stored without their readings: over InfluxDB's string field limit."""
+
+    def plus(self, other: Settled) -> Settled:
+        return Settled(self.packed + other.packed, self.current + other.current,
+                       self.readings + other.readings, self.too_big + other.too_big)
+
+
+def _grid(from_ms: int, to_ms: int) -> str:
+    """The blocks holding [from_ms, to_ms], whole."""
+    return f"time >= {block_start(from_ms)}ms AND time < {block_start(to_ms) + BLOCK_MS}ms"
+
+
+def blocks_query(quantity: str, devices: Sequence[str], from_ms: int, to_ms: int, with_data: bool) -> str:
+    fields = '"n", "settled_at_ms", "data"' if with_data else '"n", "settled_at_ms"'
+    return (f'SELECT {fields} FROM "{MEASUREMENT}" WHERE "quantity" = {influxql.quote(quantity)} '
+            f'AND {influxql.devices(devices)} AND {_grid(from_ms, to_ms)} GROUP BY "device"')
+
+
+def marks_query(devices: Sequence[str], from_ms: int, to_ms: int) -> str:
+    return (f'SELECT max("marked_at_ms") FROM "{STALE_MEASUREMENT}" WHERE {influxql.devices(devices)} '
+            f'AND {_grid(from_ms, to_ms)} GROUP BY time({BLOCK_MS}ms), "device" fill(none)')
+
+
+async def stored_blocks(influx: InfluxHttp, quantity: str, devices: Sequence[str], from_ms: int,
+                        to_ms: int, with_data: bool) -> dict[Key, Stored]:
+    """The stored blocks holding [from_ms, to_ms]."""
+    q = blocks_query(quantity, devices, from_ms, to_ms, with_data)
+
+    def take(answer: list[Series]) -> dict[Key, Stored]:
+        return {(s.tags.get("device", ""), int(row[0])):
+                Stored(int(row[1]), int(row[2]), (row[3] or "") if with_data else None)
+                for s in answer for row in s.values
+                if isinstance(row[1], int | float) and isinstance(row[2], int | float)}
+
+    return await influx.query_into(q, take)
+
+
+async def stale_marks(influx: InfluxHttp, devices: Sequence[str], from_ms: int, to_ms: int) -> dict[Key, int]:
+    """The latest mark per (device, block) over the blocks holding [from_ms, to_ms]."""
+    q = marks_query(devices, from_ms, to_ms)
+
+    def take(answer: list[Series]) -> dict[Key, int]:
+        return {(s.tags.get("device", ""), int(t)): int(m) for s in answer for t, m in s.values
+                if isinstance(m, int | float)}
+
+    return await influx.query_into(q, take)
+
+
+def _current(key: Key, stored: dict[Key, Stored], marks: dict[Key, int]) -> bool:
+    block = stored.get(key)
+    return block is not None and not stale(marks.get(key), block.settled_at_ms)
+
+
+def _unpacked(device: str, starts: range, stored: dict[Key, Stored], from_ms: int, to_ms: int) -> Columns:
+    times: list[int] = []
+    values: list[float] = []
+    for s in starts:
+        data = stored[(device, s)].data
+        if data:
+            ts, vs = unpack(data)
+            times += ts
+            values += vs
+    first, last = bisect_left(times, from_ms), bisect_right(times, to_ms)
+    return times[first:last], values[first:last]
+
+
+def _holds_its_readings(key: Key, stored: dict[Key, Stored], marks: dict[Key, int]) -> bool:
+    """Current, and not a block too big to pack (stored with its count only)."""
+    return _current(key, stored, marks) and (bool(stored[key].data) or stored[key].n == 0)
+
+
+async def settled_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str],
+                          from_ms: int, to_ms: int) -> dict[str, Columns]:
+    """The readings in [from_ms, to_ms] of the devices whose blocks there are all current."""
+    stored, marks = await asyncio.gather(
+        stored_blocks(influx, quantity, devices, from_ms, to_ms, with_data=True),
+        stale_marks(influx, devices, from_ms, to_ms),
+    )
+    starts = block_starts(from_ms, to_ms)
+    out = {}
+    for device in devices:
+        if not all(_holds_its_readings((device, s), stored, marks) for s in starts):
+            continue
+        try:
+            out[device] = _unpacked(device, starts, stored, from_ms, to_ms)
+        except BlockError as exc:
+            log.warning("a block of %s (%s) does not unpack, its readings are read instead: %s",
+                        device, quantity, exc)
+    return out
+
+
+async def _raw_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str],
+                       from_ms: int, to_ms: int) -> dict[str, Columns]:
+    q = (f'SELECT "{quantity}" FROM "reading" WHERE {influxql.devices(devices)} '
+         f'AND {_grid(from_ms, to_ms)} GROUP BY "device"')
+
+    def take(answer: list[Series]) -> dict[str, Columns]:
+        return {s.tags.get("device", ""): s.number_columns() for s in answer}
+
+    return await influx.query_into(q, take)
+
+
+async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: Sequence[str], first: int, last: int,
+                        now_ms: int) -> Settled:
+    """Pack the missing or stale blocks of `devices` starting in [first, last] (block starts)."""
+    stored, marks = await asyncio.gather(
+        stored_blocks(influx, quantity, devices, first, last, with_data=False),
+        stale_marks(influx, devices, first, last),
+    )
+    starts = block_starts(first, last)
+    todo = [(d, s) for d in devices for s in starts if not _current((d, s), stored, marks)]
+    if not todo:
+        return Settled(0, len(devices) * len(starts), 0, 0)
+    raw = await _raw_columns(influx, quantity, sorted({d for d, _ in todo}), first, last)
+    lines: list[str] = []
+    too_big = readings = 0
+    for device, start in todo:
+        block = block_of(device, quantity, start, *raw.get(device, ([], [])))
+        line, fits = block_line(block, now_ms)
+        lines.append(line)
+        readings += len(block.times) if fits else 0
+        too_big += not fits
+    for k in range(0, len(lines), WRITE_LINES):
+        await influx.write_lines(lines[k:k + WRITE_LINES], precision="ms")
+    return Settled(len(lines), len(devices) * len(starts) - len(todo), readings, too_big)
+
+
+async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int, now_ms: int,
+                 delay_ms: int = SETTLE_DELAY_MS) -> Settled:
+    """Pack every block of the plant's meters holding [from_ms, to_ms] that ended `delay_ms`
+    before `now_ms` and is missing or stale. `now_ms` is stamped on the blocks as their packing
+    time: it must be read before any reading is (it is: the caller's clock, at the start)."""
+    last_start = min(block_start(to_ms), block_start(now_ms - delay_ms - BLOCK_MS))
+    groups: dict[str, list[str]] = {}
+    for m in plant.meters:
+        groups.setdefault(m.quantity, []).append(m.id)
+    totals = Settled(0, 0, 0, 0)
+    for chunk in range(block_start(from_ms), last_start + 1, CHUNK_MS):
+        chunk_last = min(chunk + CHUNK_MS - BLOCK_MS, last_start)
+        for quantity, ids in groups.items():
+            for k in range(0, len(ids), DEVICES_PER_STATEMENT):
+                done = await _settle_chunk(influx, quantity, ids[k:k + DEVICES_PER_STATEMENT], chunk,
+                                           chunk_last, now_ms)
+                totals = totals.plus(done)
+    return totals
