@@ -32,8 +32,10 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from cloud import lineprotocol as lp
 
@@ -147,19 +149,33 @@ def stale(marked_at_ms: int | None, settled_at_ms: int) -> bool:
     return marked_at_ms is not None and marked_at_ms > settled_at_ms - STALE_MARGIN_MS
 
 
-def stale_marks(readings: Iterable[tuple[str, int]], now_ms: int, per_ms: int = 1_000_000) -> list[str]:
-    """`block_stale` points for the (device, time in ms) readings whose block may already be
-    packed, timestamps in `per_ms` units (ns, as the collector writes). Written in the same
-    request as the readings, at every attempt (a retry is a new write)."""
+DeviceBlocks = dict[int, set[str]]
+"""Block start -> the devices with readings in it (what a collector's batch holds)."""
+
+
+def note_blocks(into: DeviceBlocks, readings: Sequence[Mapping[str, Any]]) -> None:
+    """Add the (block, device) of readings (`device`, `ts_ms`) to `into`. A message is one poll
+    cycle, nearly always inside one block: then no step per reading in Python."""
+    if not readings:
+        return
+    times = list(map(itemgetter("ts_ms"), readings))
+    first = block_start(min(times))
+    if first == block_start(max(times)):
+        into.setdefault(first, set()).update(map(itemgetter("device"), readings))
+        return
+    for reading in readings:
+        into.setdefault(block_start(reading["ts_ms"]), set()).add(reading["device"])
+
+
+def stale_marks(blocks: DeviceBlocks, now_ms: int, per_ms: int = 1_000_000) -> list[str]:
+    """`block_stale` points for the (block, device) pairs that may already be packed, timestamps
+    in `per_ms` units (ns, as the collector writes). Written in the same request as the
+    readings, at every attempt (a retry is a new write)."""
     cutoff = now_ms - SETTLE_DELAY_MS + STALE_MARGIN_MS
-    blocks = {(device, block_start(ts)) for device, ts in readings if block_start(ts) + BLOCK_MS <= cutoff}
-    return [lp.line(STALE_MEASUREMENT, {"device": device}, {"marked_at_ms": float(now_ms)}, start * per_ms)
-            for device, start in sorted(blocks)]
-
-
-def may_be_packed(oldest_ms: int, now_ms: int) -> bool:
-    """Could a reading at `oldest_ms` (or later) need a mark if written at `now_ms`?"""
-    return block_start(oldest_ms) + BLOCK_MS <= now_ms - SETTLE_DELAY_MS + STALE_MARGIN_MS
+    field = lp.field_set({"marked_at_ms": float(now_ms)})
+    # a backlog's batch marks every device it holds: one template, not lp.line per mark
+    return [f"{STALE_MEASUREMENT}{lp.tag_set({'device': device})} {field} {start * per_ms}"
+            for start in sorted(blocks) if start + BLOCK_MS <= cutoff for device in sorted(blocks[start])]
 
 
 def block_of(device: str, quantity: str, start: int, times: Sequence[int], values: Sequence[float]) -> Block:

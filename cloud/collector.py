@@ -24,11 +24,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Protocol
 
 from cloud import points
-from cloud.blocks import may_be_packed, stale_marks
+from cloud.blocks import DeviceBlocks, note_blocks, stale_marks
 from cloud.influx import InfluxError, RejectedLine
 from cloud.lineprotocol import LineProtocolError
 from cloud.metrics import Metrics
@@ -74,9 +73,8 @@ class Batch:
     """When the batch's first message was received (for the ack lag)."""
     opened_ns: int = 0
     """When the batch took its first message: its age for `max_age_ms` counts from here."""
-    readings_messages: list[Readings] = field(default_factory=list)
-    oldest_reading_ms: int | None = None
-    """The oldest reading's time: only a batch holding one old enough looks for blocks to mark."""
+    device_blocks: DeviceBlocks = field(default_factory=dict)
+    """The settled blocks its readings fall in, for the stale marks (cloud.blocks)."""
 
     def ack_later(self, site: str, gateway: str, seq: int) -> None:
         self.acks.setdefault((site, gateway), set()).add(seq)
@@ -132,11 +130,7 @@ class Collector:
             batch.lines.extend(lines)
             if isinstance(checked, Readings):
                 batch.readings += len(checked.readings)
-                batch.readings_messages.append(checked)
-                if checked.readings:
-                    oldest = min(map(itemgetter("ts_ms"), checked.readings))
-                    if batch.oldest_reading_ms is None or oldest < batch.oldest_reading_ms:
-                        batch.oldest_reading_ms = oldest
+                note_blocks(batch.device_blocks, checked.readings)
             else:
                 batch.events += len(checked.events)
         batch.ack_later(checked.site, checked.gateway, checked.seq)
@@ -254,17 +248,10 @@ class Collector:
 
     def _stale_marks(self, batch: Batch) -> Callable[[], list[str]]:
         """The batch's `block_stale` marks as of the moment it is called (once per attempt)."""
-        oldest = batch.oldest_reading_ms
-        if oldest is None:
-            return _no_marks
-
         def marks() -> list[str]:
-            now_ms = self._clock_ns() // 1_000_000
-            if not may_be_packed(oldest, now_ms):
-                return []
-            times = ((r["device"], r["ts_ms"]) for m in batch.readings_messages for r in m.readings)
-            found = stale_marks(times, now_ms)
-            self._metrics.inc(M + "stale_marks_total", len(found))
+            found = stale_marks(batch.device_blocks, self._clock_ns() // 1_000_000)
+            if found:
+                self._metrics.inc(M + "stale_marks_total", len(found))
             return found
 
         return marks

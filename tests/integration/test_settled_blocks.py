@@ -12,7 +12,7 @@ import yaml
 
 from cloud.__main__ import main
 from cloud.attribution.model import BatchResult
-from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, STALE_MARGIN_MS, stale_marks
+from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, STALE_MARGIN_MS, DeviceBlocks, note_blocks, stale_marks
 from cloud.influx import InfluxHttp
 from cloud.points import event_lines
 from cloud.results import Outcome, Window, recompute
@@ -118,7 +118,8 @@ async def test_a_late_reading_makes_its_block_stale_until_it_is_packed_again(inf
 
     # the collector writes the late readings with their marks, by its clock at the write
     landed = packed_at + MINUTE
-    late = [("m2", T0 + k * S) for k in HOLE]
+    late: DeviceBlocks = {}
+    note_blocks(late, [{"device": "m2", "ts_ms": T0 + k * S} for k in HOLE])
     marks = stale_marks(late, landed, per_ms=1)
     assert len(marks) == len({(T0 + k * S) // BLOCK_MS for k in HOLE})
     await influx.write_lines(reading_lines("m2", HOLE) + marks, precision="ms")

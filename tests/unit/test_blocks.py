@@ -18,10 +18,11 @@ from cloud.blocks import (
     STALE_MARGIN_MS,
     Block,
     BlockError,
+    DeviceBlocks,
     block_line,
     block_of,
     block_starts,
-    may_be_packed,
+    note_blocks,
     pack,
     stale,
     stale_marks,
@@ -86,12 +87,16 @@ def test_only_readings_whose_block_may_be_packed_are_marked_once_per_block() -> 
     cutoff = now - SETTLE_DELAY_MS + STALE_MARGIN_MS  # a block ending by here may be packed
     recent = cutoff - cutoff % BLOCK_MS  # the block starting here ends after the cutoff
     old = recent - BLOCK_MS  # ends by the cutoff
-    marks = stale_marks([("m1", old), ("m1", old + 5), ("m2", old), ("m1", recent)], now, per_ms=1)
+    blocks: DeviceBlocks = {}
+    note_blocks(blocks, [{"device": "m1", "ts_ms": old}, {"device": "m2", "ts_ms": old + 5}])
+    note_blocks(blocks, [{"device": "m1", "ts_ms": old + 9}, {"device": "m1", "ts_ms": recent}])  # two blocks
+    note_blocks(blocks, [])
+    assert blocks == {old: {"m1", "m2"}, recent: {"m1"}}
+    marks = stale_marks(blocks, now, per_ms=1)
     assert marks == [f"block_stale,device=m1 marked_at_ms={float(now)!r} {old}",
                      f"block_stale,device=m2 marked_at_ms={float(now)!r} {old}"]
-    assert may_be_packed(old, now)
-    assert not may_be_packed(recent, now)
-    assert stale_marks([("m1", old)], now)[0].endswith(f" {old * 1_000_000}")  # ns, as the collector writes
+    assert stale_marks(blocks, now)[0].endswith(f" {old * 1_000_000}")  # ns, as the collector writes
+    assert stale_marks({recent: {"m1"}}, now) == []
 
 
 def test_a_block_is_stale_when_marked_after_it_was_packed_less_the_margin() -> None:
