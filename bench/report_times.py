@@ -7,8 +7,9 @@ Uses the attribution part's own I/O (cloud/results.py) and report formatting
   writes the stored result), first from the readings themselves (as right after the batch,
   before `cloud settle` packed them), then from settled blocks once `settle` packed the
   loaded readings (timed too); the two must give the same result. Beside each, the store's
-  own floor: InfluxDB answering the same statements in MessagePack (events and readings;
-  events, blocks and stale marks), the answers read but not parsed;
+  own floor: InfluxDB answering the very requests that recompute sent (recorded by its
+  client's transport), wave after wave as they waited for each other, in MessagePack, the
+  answers read but not parsed;
 - 1,000 batches: `load_summaries` over the whole span (each result's numeric fields, no
   `detail`), `select`, `summaries_to_json`: what a list needs. Beside it, the full-detail
   listing (`load_results`, `select`, `to_json`), for comparison.
@@ -26,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -38,16 +40,12 @@ from cloud.influx import InfluxHttp
 from cloud.reports import select, summaries_to_json, to_json
 from cloud.results import (
     Window,
-    events_query,
     load_results,
     load_summaries,
-    meters_for,
     recompute,
     result_line,
-    span_groups,
-    span_queries,
 )
-from cloud.settle import blocks_query, marks_query, settle
+from cloud.settle import settle
 from config.plant import PlantModel, load_plant
 from tests.servers import InfluxDB
 
@@ -75,33 +73,74 @@ def _restamped(template: BatchResult, plant: Plant) -> list[str]:
     ]
 
 
-def _readings_queries(model: PlantModel, line: str, batch: Window) -> list[str]:
-    return span_queries(meters_for(model, {line}), batch, model.glitch_max_samples + 1)
+@dataclass(frozen=True)
+class Request:
+    began: float
+    answered: float
+    q: str
 
 
-def _blocks_queries(model: PlantModel, line: str, batch: Window) -> list[str]:
-    groups = span_groups(meters_for(model, {line}), batch, model.glitch_max_samples + 1)
-    return [q for g in groups for q in (
-        blocks_query(g.quantity, [m.id for m in g.meters], g.wider.from_ms, g.wider.to_ms, with_data=True),
-        marks_query([m.id for m in g.meters], g.wider.from_ms, g.wider.to_ms))]
+class Recording(httpx.AsyncBaseTransport):
+    """The recompute's own client's transport: every query request it sends, and when."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.requests: list[Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        began = time.perf_counter()
+        response = await self.inner.handle_async_request(request)
+        if request.url.path == "/query":
+            q = parse_qs((await request.aread()).decode()).get("q", [""])[0]
+            self.requests.append(Request(began, time.perf_counter(), q))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
-def _store_floor(client: httpx.AsyncClient, database: str, batch: Window, readings: list[str]
+def waves(requests: list[Request]) -> list[list[str]]:
+    """The requests in the order they depend on each other: a request sent while every request
+    of the current wave was still unanswered joins it; one sent later waited for an answer."""
+    out: list[list[str]] = []
+    answered_by = 0.0
+    for r in sorted(requests, key=lambda r: r.began):
+        if out and r.began < answered_by:
+            out[-1].append(r.q)
+            answered_by = min(answered_by, r.answered)
+        else:
+            out.append([r.q])
+            answered_by = r.answered
+    return out
+
+
+def _store_floor(client: httpx.AsyncClient, database: str, recorded: list[list[str]]
                  ) -> Callable[[], Awaitable[object]]:
-    """What a recompute of one batch must have InfluxDB send at least: its queries, unparsed,
-    over a kept connection (as the recompute's client keeps its own)."""
-    events = events_query(Window(batch.from_ms, batch.from_ms))
-
+    """What a recompute of one batch must have InfluxDB send at least: the very requests it
+    sent, wave after wave as they waited for each other, unparsed, over a kept connection (as
+    the recompute's client keeps its own)."""
     async def ask(q: str) -> bytes:
-        response = await client.post("/query", params={"db": database, "q": q, "epoch": "ms"})
+        response = await client.post("/query", params={"db": database, "epoch": "ms"}, data={"q": q})
         response.raise_for_status()
         return response.content
 
     async def floor() -> None:
-        await ask(events)
-        await asyncio.gather(*(ask(q) for q in readings))
+        for wave in recorded:
+            await asyncio.gather(*(ask(q) for q in wave))
 
     return floor
+
+
+async def _recorded(model: PlantModel, server: InfluxDB, one: Window, now_ms: int, settled: bool
+                    ) -> list[list[str]]:
+    """The requests of one recompute by a client of its own, in waves."""
+    recording = Recording()
+    influx = InfluxHttp(server.url, server.database, timeout=600, transport=recording)
+    try:
+        await recompute(influx, model, one, now_ms, settled=settled)
+    finally:
+        await influx.close()
+    return waves(recording.requests)
 
 
 @dataclass
@@ -119,8 +158,8 @@ class Times:
 
 async def _one_batch(influx: InfluxHttp, server: InfluxDB, model: PlantModel, plant: Plant,
                      options: Options, times: Times) -> BatchResult:
-    batch_id, line, start, end = covered_batch(plant, options.report_margin_s)
-    one, batch = Window(start * 1000, start * 1000), Window(start * 1000, end * 1000)
+    batch_id, _line, start, _end = covered_batch(plant, options.report_margin_s)
+    one = Window(start * 1000, start * 1000)
     now_ms = int(time.time() * 1000)
     outcome = await recompute(influx, model, one, now_ms, settled=False)
     template = next(r for r in outcome.current() if r.batch_id == batch_id)
@@ -128,8 +167,8 @@ async def _one_batch(influx: InfluxHttp, server: InfluxDB, model: PlantModel, pl
     times.readings_s = await _timed(lambda: recompute(influx, model, one, now_ms, settled=False), repeats)
     store = httpx.AsyncClient(base_url=server.url, timeout=600,
                               headers={"Accept-Encoding": "identity", "Accept": "application/x-msgpack"})
-    times.readings_floor_s = await _timed(
-        _store_floor(store, server.database, batch, _readings_queries(model, line, batch)), repeats)
+    readings_asked = await _recorded(model, server, one, now_ms, settled=False)
+    times.readings_floor_s = await _timed(_store_floor(store, server.database, readings_asked), repeats)
     began = time.perf_counter()
     done = await settle(influx, model, plant.readings_start_s * 1000, plant.end_s * 1000, now_ms)
     times.settle_s, times.settled_readings = time.perf_counter() - began, done.readings
@@ -137,8 +176,8 @@ async def _one_batch(influx: InfluxHttp, server: InfluxDB, model: PlantModel, pl
     if from_blocks.written:
         raise RuntimeError(f"settled blocks changed batch {batch_id}'s result: {from_blocks.written}")
     times.blocks_s = await _timed(lambda: recompute(influx, model, one, now_ms), repeats)
-    blocks_floor = _store_floor(store, server.database, batch, _blocks_queries(model, line, batch))
-    times.blocks_floor_s = await _timed(blocks_floor, repeats)
+    blocks_asked = await _recorded(model, server, one, now_ms, settled=True)
+    times.blocks_floor_s = await _timed(_store_floor(store, server.database, blocks_asked), repeats)
     await store.aclose()
     return template
 

@@ -33,11 +33,13 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
+from dataclasses import dataclass, field
+from itertools import pairwise, repeat
+from operator import itemgetter, le, mod, sub, truediv
+from typing import Any, NamedTuple
 
 from cloud import lineprotocol as lp
+from cloud.attribution.elision import Elision, alone_in_slots
 
 BLOCK_MS = 600_000
 """Aligned to the epoch, as InfluxQL's GROUP BY time(10m) is, so marks grouped by it line up."""
@@ -119,6 +121,12 @@ def _column(typecode: str, raw: bytes) -> array:  # type: ignore[type-arg]
 
 def unpack(text: str) -> tuple[list[int], list[float]]:
     """The times and values `pack` was given; BlockError if the text is not such a block."""
+    times, values = unpack_arrays(text)
+    return times.tolist(), values.tolist()
+
+
+def unpack_arrays(text: str) -> tuple[array, array]:  # type: ignore[type-arg]
+    """`unpack` as arrays ("q" and "d"): no Python number per reading until one is looked at."""
     try:
         body = zlib.decompress(base64.b64decode(text, validate=True))
     except (binascii.Error, zlib.error, ValueError) as exc:
@@ -129,18 +137,120 @@ def unpack(text: str) -> tuple[list[int], list[float]]:
     if len(body) != _HEADER + 16 * count:
         raise BlockError(f"block of {len(body)} bytes cannot hold {count} readings")
     split = _HEADER + 8 * count
-    times = _column("q", _unshuffled(body[_HEADER:split])).tolist()
-    return times, _column("d", _unshuffled(body[split:])).tolist()
+    return _column("q", _unshuffled(body[_HEADER:split])), _column("d", _unshuffled(body[split:]))
 
 
-def block_line(block: Block, settled_at_ms: int) -> tuple[str, bool]:
+class Summary(NamedTuple):
+    """What a long batch needs of a block it only passes through: its first and last readings
+    and bounds on every step between them (see `elidable`). A tuple: a month's recompute
+    reads thousands."""
+
+    n: int
+    first_ms: int
+    first_v: float
+    last_ms: int
+    last_v: float
+    min_step_ms: int
+    max_step_ms: int
+    rising: bool
+    """No reading below the one before it."""
+    max_rise_per_ms: float
+    phase_ms: int = 0
+    """The readings' times modulo `phase_of_ms` (the meter's poll interval) lie in the arc of
+    `phase_span_ms` from here (cloud.attribution.elision.alone_in_slots)."""
+    phase_span_ms: int = 0
+    phase_of_ms: int = 0
+
+
+SUMMARY_FIELDS = ("first_ms", "first_v", "last_ms", "last_v", "min_step_ms", "max_step_ms", "rising",
+                  "max_rise_per_ms", "phase_ms", "phase_span_ms", "phase_of_ms")
+"""Stored beside `n` on a packed block (blocks packed before they existed have none)."""
+ELIDABLE_MAX_VALUE = 1e10
+"""Up to here a counter's float rounding stays far inside the 0.1 kWh slack of the power test."""
+ELIDABLE_RATE_MARGIN = 1e-6
+
+
+def summary_of(times: Sequence[int], values: Sequence[float], poll_ms: int) -> Summary | None:
+    """The summary of a block's readings (sorted, one per time) of a meter polled every
+    `poll_ms`; None for an empty block."""
+    if not times:
+        return None
+    steps = list(map(sub, times[1:], times[:-1])) or [0]
+    rises = list(map(sub, values[1:], values[:-1]))
+    phase, span = phase_arc(times, poll_ms)
+    return Summary(
+        n=len(times), first_ms=times[0], first_v=values[0], last_ms=times[-1], last_v=values[-1],
+        min_step_ms=min(steps), max_step_ms=max(steps), rising=all(map(le, values[:-1], values[1:])),
+        max_rise_per_ms=max(map(truediv, rises, steps), default=0.0),
+        phase_ms=phase, phase_span_ms=span, phase_of_ms=poll_ms,
+    )
+
+
+def phase_arc(times: Sequence[int], period_ms: int) -> tuple[int, int]:
+    """(start, length) of the shortest arc of the circle of `period_ms` that holds every time
+    modulo `period_ms`: the complement of the widest empty stretch between them."""
+    phases = sorted(set(map(mod, times, repeat(period_ms))))
+    if len(phases) < 2:
+        return (phases[0] if phases else 0), 0
+    empty = [*map(sub, phases[1:], phases[:-1]), phases[0] + period_ms - phases[-1]]
+    widest = max(range(len(empty)), key=empty.__getitem__)
+    start = phases[(widest + 1) % len(phases)]
+    return start, period_ms - empty[widest]
+
+
+def summary_fields(summary: Summary) -> dict[str, lp.FieldValue]:
+    return {"first_ms": float(summary.first_ms), "first_v": summary.first_v,
+            "last_ms": float(summary.last_ms), "last_v": summary.last_v,
+            "min_step_ms": float(summary.min_step_ms), "max_step_ms": float(summary.max_step_ms),
+            "rising": float(summary.rising), "max_rise_per_ms": summary.max_rise_per_ms,
+            "phase_ms": float(summary.phase_ms), "phase_span_ms": float(summary.phase_span_ms),
+            "phase_of_ms": float(summary.phase_of_ms)}
+
+
+def summary_from(n: int, fields: Sequence[Any]) -> Summary | None:
+    """A stored summary, fields in SUMMARY_FIELDS order; None when absent or not numbers."""
+    if n < 1 or len(fields) != len(SUMMARY_FIELDS):
+        return None
+    try:
+        first_ms, first_v, last_ms, last_v, min_step, max_step, rising, max_rise, phase, span, of = fields
+        return Summary(n, int(first_ms), float(first_v), int(last_ms), float(last_v), int(min_step),
+                       int(max_step), bool(rising), float(max_rise), int(phase), int(span), int(of))
+    except (TypeError, ValueError):  # a field missing (null) or not a number
+        return None
+
+
+def elidable(summary: Summary, rate_per_ms: float | None, poll_ms: int, gap_limit_ms: float) -> bool:
+    """May the readings strictly inside this block stand for themselves unseen?
+
+    Yes when every step between them is an ordinary increase for `counters.track_of` (rate:
+    its max_power_kw x 1.25 per ms; a rise within the rate with no slack passes its test
+    with the 0.1 kWh slack to spare, whatever the rounding), none is a gap, and no two share
+    a completeness slot wherever the slots start but where `Thinning.plan` checks (at least
+    a poll apart, or their phases in an arc shorter than every step).
+    """
+    if not summary.rising or summary.n < 3:
+        return False
+    if max(abs(summary.first_v), abs(summary.last_v)) > ELIDABLE_MAX_VALUE:
+        return False
+    if rate_per_ms is not None and summary.max_rise_per_ms > rate_per_ms * (1 - ELIDABLE_RATE_MARGIN):
+        return False
+    apart = summary.min_step_ms >= poll_ms or (
+        summary.phase_of_ms == poll_ms and summary.min_step_ms > summary.phase_span_ms)
+    return apart and summary.max_step_ms <= gap_limit_ms
+
+
+def block_line(block: Block, settled_at_ms: int, poll_ms: int) -> tuple[str, bool]:
     """The block's `counter_block` point, and whether it holds its readings: a block too big
-    for a string field is stored with its count and no data, so it is known and not retried."""
+    for a string field is stored with its count and no data, so it is known and not retried.
+    A block holding its readings carries their summary too."""
     packed = pack(block.times, block.values) if block.times else ""
     fits = len(packed) <= MAX_PACKED_CHARS
     fields: dict[str, lp.FieldValue] = {
         "n": float(len(block.times)), "data": packed if fits else "", "settled_at_ms": float(settled_at_ms),
     }
+    summary = summary_of(block.times, block.values, poll_ms)
+    if fits and summary is not None:
+        fields.update(summary_fields(summary))
     tags = {"device": block.device, "quantity": block.quantity}
     return lp.line(MEASUREMENT, tags, fields, block.start_ms), fits
 
@@ -182,3 +292,112 @@ def block_of(device: str, quantity: str, start: int, times: Sequence[int], value
     """The readings (`times` sorted) that fall in the block starting at `start`."""
     first, last = bisect_left(times, start), bisect_left(times, start + BLOCK_MS)
     return Block(device, quantity, start, list(times[first:last]), list(values[first:last]))
+
+
+KEPT_AROUND = 5
+"""Readings kept on each side of a needed time: the bracketing pair, a snapshot's neighbours,
+and the `edge` readings a span's query keeps past its ends (glitch_max_samples + 1 = 4)."""
+
+
+@dataclass(frozen=True)
+class Thinning:
+    """How a meter's blocks may be thinned (cloud.attribution.elision): the times attribution
+    needs readings around, and the meter's limits for `elidable`."""
+
+    needed: list[int]
+    """Sorted."""
+    rate_per_ms: float | None
+    poll_ms: int
+    gap_limit_ms: float
+    slots_from: list[int] = field(default_factory=list)
+    """Where the completeness slots of the batches reported start (start - half a poll)."""
+
+    def touches(self, summary: Summary) -> bool:
+        """Is a needed time inside the block, or so near it that the readings kept around it
+        reach into the block (every step of an elidable block is at most gap_limit_ms)?"""
+        reach = (KEPT_AROUND + 1) * self.gap_limit_ms
+        k = bisect_left(self.needed, summary.first_ms - reach)
+        return k < len(self.needed) and self.needed[k] <= summary.last_ms + reach
+
+    def plan(self, summary: Summary | None) -> str:
+        """"summary": the block's summary stands for it (no data read); "thin": read it, keep
+        the readings around the needed times; "whole": read it, keep every reading."""
+        if summary is None or not self.elidable(summary):
+            return "summary" if summary is not None and summary.n <= 2 else "whole"
+        return "thin" if self.touches(summary) else "summary"
+
+    def elidable(self, summary: Summary) -> bool:
+        return elidable(summary, self.rate_per_ms, self.poll_ms, self.gap_limit_ms) and all(
+            alone_in_slots(summary, a, self.poll_ms) for a in self.slots_from)
+
+
+def _spanning(summary: Summary) -> Elision:
+    """The elision of every reading of the block but the first and last."""
+    return Elision(summary.first_ms, summary.last_ms, summary.n - 2, summary.min_step_ms, summary.max_step_ms,
+                   summary.phase_ms, summary.phase_span_ms, summary.phase_of_ms)
+
+
+Thinned = tuple[list[int], list[float], list[Elision]]
+
+
+def from_summary(summary: Summary) -> Thinned:
+    """A block by its summary alone: its first and last readings, the rest elided (n > 2
+    only when `elidable`; a block of one or two readings is all there)."""
+    if summary.n == 1:
+        return [summary.first_ms], [summary.first_v], []
+    elided = [_spanning(summary)] if summary.n > 2 else []
+    return [summary.first_ms, summary.last_ms], [summary.first_v, summary.last_v], elided
+
+
+def thinned(times: Sequence[int], values: Sequence[float], summary: Summary,
+            needed: Sequence[int]) -> Thinned:
+    """An elidable block's readings: the first, the last and KEPT_AROUND each side of every
+    needed time; what lies between kept readings elided, bounded by the block's steps.
+    `times` and `values` may be arrays: only the kept ones become Python numbers."""
+    n = len(times)
+    keep = {0, n - 1}
+    inside = needed[bisect_left(needed, times[0]):bisect_left(needed, times[-1] + 1)]
+    if len(inside) < len(needed):  # a time before or after the block: the readings at that end
+        keep.update(range(min(n, KEPT_AROUND)))
+        keep.update(range(max(0, n - KEPT_AROUND), n))
+    for t in inside:
+        i = bisect_left(times, t)
+        keep.update(range(max(0, i - KEPT_AROUND), min(n, i + KEPT_AROUND)))
+    kept = sorted(keep)
+    bounds = (summary.min_step_ms, summary.max_step_ms, summary.phase_ms, summary.phase_span_ms,
+              summary.phase_of_ms)
+    elided = [Elision(times[a], times[b], b - a - 1, *bounds) for a, b in pairwise(kept) if b - a > 1]
+    return [times[k] for k in kept], [values[k] for k in kept], elided
+
+
+class Part(NamedTuple):
+    """One non-empty block of a device, as `Thinning.plan` had it read."""
+
+    summary: Summary | None
+    plan: str
+    readings: tuple[Sequence[int], Sequence[float]] | None
+    """Unpacked (lists or arrays), unless the plan is "summary"."""
+
+
+def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
+    """A device's blocks in time order as one thinned series."""
+    times: list[int] = []
+    values: list[float] = []
+    elided: list[Elision] = []
+    for part in parts:
+        if part.plan == "summary" and part.summary is not None:
+            ts, vs, es = from_summary(part.summary)
+        elif part.readings is None:
+            raise ValueError(f"a block planned {part.plan!r} comes without its readings")
+        elif part.plan == "thin" and part.summary is not None:
+            ts, vs, es = thinned(*part.readings, part.summary, needed)
+        else:
+            ts, vs, es = _listed(part.readings[0]), _listed(part.readings[1]), []
+        times += ts
+        values += vs
+        elided += es
+    return times, values, elided
+
+
+def _listed(column: Sequence[Any]) -> list[Any]:
+    return column.tolist() if isinstance(column, array) else list(column)

@@ -26,12 +26,13 @@ from cloud import influxql
 from cloud import lineprotocol as lp
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches
 from cloud.attribution.counters import Columns, Sample, columns, with_samples
-from cloud.attribution.engine import Attribution, Inputs, attribute
+from cloud.attribution.elision import Elision, elision_allowed, needed_times, poll_ms, rate_per_ms, within
+from cloud.attribution.engine import Attribution, Inputs, attribute, counter_spec, refused
 from cloud.attribution.model import BatchResult, BatchSummary
 from cloud.attribution.scrap import Weighing
-from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, block_start
+from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, Thinning, block_start, block_starts
 from cloud.influx import InfluxHttp, Series
-from cloud.settle import settled_columns
+from cloud.settle import THIN_FROM_BLOCKS, settled_columns, thin_settled_columns
 from config.plant import Meter, PlantModel
 
 MARGIN_MS = 3_600_000
@@ -154,53 +155,101 @@ def span_queries(meters: Sequence[Meter], span: Window, edge: int) -> list[str]:
     return _group_queries(span_groups(meters, span, edge))
 
 
+@dataclass(frozen=True)
+class Elided:
+    """Where a load may thin settled blocks (cloud.attribution.elision), and what it left out."""
+
+    thinning: dict[str, Thinning]
+    """meter -> its needed times and limits; a meter not here is read whole."""
+    elided: dict[str, list[Elision]]
+    """Filled by the load: meter -> the elisions of its loaded readings."""
+
+
+async def _group_from_blocks(influx: InfluxHttp, g: SpanGroup, thin: Elided | None
+                             ) -> dict[str, tuple[list[int], list[float], list[Elision]]]:
+    ids = [m.id for m in g.meters]
+    long = len(block_starts(g.wider.from_ms, g.wider.to_ms)) > THIN_FROM_BLOCKS
+    thinning = {i: thin.thinning[i] for i in ids if i in thin.thinning} if thin is not None and long else {}
+    whole = [i for i in ids if i not in thinning]
+    found = await asyncio.gather(
+        thin_settled_columns(influx, g.quantity, thinning, g.wider.from_ms, g.wider.to_ms),
+        settled_columns(influx, g.quantity, whole, g.wider.from_ms, g.wider.to_ms) if whole else _nothing(),
+    )
+    return {**found[0], **{d: (ts, vs, []) for d, (ts, vs) in found[1].items()}}
+
+
+async def _nothing() -> dict[str, Columns]:
+    return {}
+
+
 async def _from_blocks(influx: InfluxHttp, groups: list[SpanGroup], settled_before_ms: int,
-                       into: dict[str, Columns]) -> list[SpanGroup]:
-    """Fill `into` from settled blocks where every block of a meter's widened span is current;
-    return the groups of the meters still to be read as readings."""
+                       into: dict[str, Columns], thin: Elided | None) -> list[SpanGroup]:
+    """Fill `into` from settled blocks where every block of a meter's widened span is current
+    (thinned, the elisions into `thin.elided`, where `thin` allows); return the groups of the
+    meters still to be read as readings."""
     ready = [g for g in groups if block_start(g.wider.to_ms) + BLOCK_MS <= settled_before_ms]
-    found = await asyncio.gather(*(
-        settled_columns(influx, g.quantity, [m.id for m in g.meters], g.wider.from_ms, g.wider.to_ms)
-        for g in ready))
+    found = await asyncio.gather(*(_group_from_blocks(influx, g, thin) for g in ready))
     served = set()
     for readings in found:
-        for device, (times, values) in readings.items():
+        for device, (times, values, elided) in readings.items():
             into[device] = columns(times, values)
+            if elided and thin is not None:
+                thin.elided[device] = elided
             served.add(device)
     rest = [SpanGroup(g.quantity, [m for m in g.meters if m.id not in served], g.wider) for g in groups]
     return [g for g in rest if g.meters]
 
 
+def _edges_kept(elided: list[Elision], times: list[int], begin: int, first: int, last: int, end: int) -> bool:
+    """No elision among a span's edge readings and its first and last (kept by index, as the
+    whole readings would be)."""
+    if not elided or not times:
+        return True
+    zones = [(times[begin], times[min(first, len(times) - 1)]), (times[max(last - 1, 0)], times[end - 1])]
+    return not any(within(elided, a, b) for a, b in zones)
+
+
 async def load_columns(
     influx: InfluxHttp, meters: Sequence[Meter], span: Window, edge: int = 1,
-    settled_before_ms: int | None = None,
+    settled_before_ms: int | None = None, thin: Elided | None = None,
 ) -> dict[str, Columns]:
     """Counter readings of `meters` in `span`, plus the `edge` nearest ones before and after it.
 
     One query per counter field reads the span widened by a few poll intervals, where a
     meter that kept polling has its edge readings; where that whole widened span ended before
     `settled_before_ms`, current settled blocks (cloud.settle) serve it instead, the very same
-    readings in a few points. InfluxDB 1.x charges every statement per series it touches (tens
-    of ms for a line's meters), so the nearest readings are looked up further out (up to
+    readings in a few points, thinned where `thin` allows (most readings left out, their
+    elisions put in `thin.elided`). InfluxDB 1.x charges every statement per series it touches
+    (tens of ms for a line's meters), so the nearest readings are looked up further out (up to
     MARGIN_MS, with LIMIT) only for the meters that have too few nearby.
     """
     wide: dict[str, Columns] = {}
     groups = span_groups(meters, span, edge)
     if settled_before_ms is not None:
-        groups = await _from_blocks(influx, groups, settled_before_ms, wide)
+        groups = await _from_blocks(influx, groups, settled_before_ms, wide, thin)
     await asyncio.gather(*(_series_columns(influx, q, wide) for q in _group_queries(groups)))
     loaded: dict[str, Columns] = {}
     short_before: list[Meter] = []
     short_after: list[Meter] = []
+    thick: list[Meter] = []
     for m in meters:
         times, values = wide.get(m.id, ([], []))
         first, last = bisect_left(times, span.from_ms), bisect_right(times, span.to_ms)
         begin, end = max(0, first - edge), min(len(times), last + edge)
+        if thin is not None and m.id in thin.elided:
+            elided = thin.elided.pop(m.id)
+            if not _edges_kept(elided, times, begin, first, last, end):
+                thick.append(m)
+                continue
+            if begin < end:
+                thin.elided[m.id] = within(elided, times[begin], times[end - 1])
         loaded[m.id] = times[begin:end], values[begin:end]
         if first - begin < edge:
             short_before.append(m)
         if end - last < edge:
             short_after.append(m)
+    if thick:  # a meter whose edge readings an elision reaches into (it stopped polling there)
+        loaded.update(await load_columns(influx, thick, span, edge, settled_before_ms))
     far = [f'SELECT "{quantity}" FROM "reading" WHERE {_devices(group)} AND {where}'
            for meters_of_side, where in (
                (short_before, f'time >= {max(0, span.from_ms - MARGIN_MS)}ms AND time < {span.from_ms}ms '
@@ -261,15 +310,16 @@ async def _event_rows(influx: InfluxHttp, q: str) -> list[dict[str, Any]]:
 
 
 def _unended_starts(rows: list[dict[str, Any]], window: Window) -> set[tuple[str, str]]:
-    """(line, batch id) of the batches starting in the window whose end is not among `rows`."""
+    """(line, batch id) of the batches starting by the window's end whose end is not among `rows`."""
     ended = {(r.get("line") or "", r.get("batch_id")) for r in rows if r.get("kind") == "batch_ended"}
     return {key for r in rows if r.get("kind") == "batch_started" and r.get("batch_id")
-            and window.from_ms <= int(r["time"]) <= window.to_ms
+            and int(r["time"]) <= window.to_ms
             and (key := (r.get("line") or "", r["batch_id"])) not in ended}
 
 
 async def _reach_of_long_batches(influx: InfluxHttp, rows: list[dict[str, Any]], window: Window) -> int:
-    """The latest end, within MAX_BATCH_MS, of the window's batches that outlast its events' margin."""
+    """The latest end, within MAX_BATCH_MS, of the batches started by the window's end that
+    outlast its events' margin."""
     unended = _unended_starts(rows, window)
     if not unended:
         return 0
@@ -283,12 +333,52 @@ async def _reach_of_long_batches(influx: InfluxHttp, rows: list[dict[str, Any]],
     return max(first_ends.values(), default=0)
 
 
+def _lookback_query(window: Window) -> str:
+    """Batch starts and ends (ids only) from MAX_BATCH_MS before the window to its events'."""
+    before = Window(window.from_ms - MAX_BATCH_MS, window.from_ms - MARGIN_MS - 1)
+    return (f'SELECT "batch_id", "kind", "line" FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended)$/ '
+            f"AND {before.where()}")
+
+
+def _running_in(lookback: list[dict[str, Any]], near: list[dict[str, Any]], window: Window
+                ) -> list[dict[str, Any]]:
+    """The lookback's start rows (ids and times) of the batches that had not ended by the
+    window's events and did not end before the window either: on a shared meter they run
+    beside the window's batches."""
+    key = _batch_key
+    ended = {key(r) for r in lookback if r.get("kind") == "batch_ended"}
+    ended |= {key(r) for r in near if r.get("kind") == "batch_ended" and int(r["time"]) < window.from_ms}
+    return [r for r in lookback
+            if r.get("kind") == "batch_started" and r.get("batch_id") and key(r) not in ended]
+
+
+def _batch_key(row: dict[str, Any]) -> tuple[str, str]:
+    return row.get("line") or "", row.get("batch_id") or ""
+
+
+async def _whole_starts(influx: InfluxHttp, starts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The start events of `starts` (rows with ids and times) with all their fields."""
+    if not starts:
+        return []
+    wanted = {_batch_key(r) for r in starts}
+    statements = [f"SELECT * FROM \"event\" WHERE \"kind\" = 'batch_started' AND {Window(t, t).where()}"
+                  for t in sorted({int(r["time"]) for r in starts})]
+    rows: list[dict[str, Any]] = await influx.query_many_into(statements, lambda answers: [
+        row for answer in answers for series in answer for row in series.rows()])
+    return [r for r in rows if _batch_key(r) in wanted]
+
+
 async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEvent], list[Weighing]]:
     """Batch events and weighings in the window +/- MARGIN_MS, and on to the end (+ MARGIN_MS)
-    of any batch starting in the window that runs longer: a 10 h batch is paired and gets its
-    weighings however narrow the window asked for."""
-    rows = await _event_rows(influx, events_query(window))
-    reach = await _reach_of_long_batches(influx, rows, window)
+    of any batch starting by the window's end that runs longer, and the starts of the batches
+    running into it from further back: a 10 h batch is paired and gets its weighings however
+    narrow the window asked for, and shares a shared meter with every batch beside it."""
+    near, lookback = await asyncio.gather(_event_rows(influx, events_query(window)),
+                                          _event_rows(influx, _lookback_query(window)))
+    running_in = _running_in(lookback, near, window)
+    whole_starts, reach = await asyncio.gather(_whole_starts(influx, running_in),
+                                               _reach_of_long_batches(influx, running_in + near, window))
+    rows = whole_starts + near
     if reach:
         rows += await _event_rows(influx, _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS))
     batch_events = [_batch_event(r) for r in rows
@@ -318,9 +408,33 @@ async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window,
     span = Window(min(w.start_ms for w in targets), max(w.end_ms for w in targets))
     meters = meters_for(plant, {w.line for w in targets})
     # glitch_max_samples + 1 outside each boundary: a glitch run at the edge is still recognised
-    readings = await load_columns(influx, meters, span, plant.glitch_max_samples + 1, settled_before_ms)
-    return Inputs({}, batch_events, weighings, period=(span.from_ms, span.to_ms),
-                  starting_in=(window.from_ms, window.to_ms), columns=readings)
+    edge = plant.glitch_max_samples + 1
+    period = (span.from_ms, span.to_ms)
+    thin = None if settled_before_ms is None else _thinning(plant, meters, batch_events, targets, period)
+    readings = await load_columns(influx, meters, span, edge, settled_before_ms, thin)
+    inputs = Inputs({}, batch_events, weighings, period=period, starting_in=(window.from_ms, window.to_ms),
+                    columns=readings, elided=thin.elided if thin is not None else {})
+    refusals = refused(plant, inputs, period)
+    if not refusals:
+        return inputs
+    whole = await load_columns(influx, [m for m in meters if m.id in refusals], span, edge, settled_before_ms)
+    return Inputs({}, batch_events, weighings, period=period, starting_in=(window.from_ms, window.to_ms),
+                  columns={**readings, **whole},
+                  elided={k: v for k, v in inputs.elided.items() if k not in refusals})
+
+
+def _thinning(plant: PlantModel, meters: Sequence[Meter], events: list[BatchEvent],
+              targets: list[BatchWindow], period: tuple[int, int]) -> Elided:
+    """Thinning for the meters whose readings may be elided (cloud.attribution.elision)."""
+    thinning = {}
+    for m in meters:
+        spec = counter_spec(plant, m)
+        if elision_allowed(spec):
+            poll = poll_ms(m)
+            needed = needed_times(plant, m, events, targets, period)
+            thinning[m.id] = Thinning(needed, rate_per_ms(spec), poll, plant.gap_factor * poll,
+                                      [w.start_ms - poll // 2 for w in targets])
+    return Elided(thinning, {})
 
 
 async def load_results(influx: InfluxHttp, window: Window) -> list[BatchResult]:

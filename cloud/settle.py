@@ -22,13 +22,21 @@ from cloud.blocks import (
     MEASUREMENT,
     SETTLE_DELAY_MS,
     STALE_MEASUREMENT,
+    SUMMARY_FIELDS,
     BlockError,
+    Part,
+    Summary,
+    Thinned,
+    Thinning,
     block_line,
     block_of,
     block_start,
     block_starts,
     stale,
+    summary_from,
+    thin_blocks,
     unpack,
+    unpack_arrays,
 )
 from cloud.influx import InfluxHttp, Series
 from config.plant import PlantModel
@@ -51,6 +59,8 @@ class Stored(NamedTuple):
     settled_at_ms: int
     data: str | None
     """Packed readings (None when not asked for; "" when empty or too big to pack)."""
+    summary: Summary | None = None
+    """When asked for and stored (cloud.blocks.Summary)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,11 @@ def _grid(from_ms: int, to_ms: int) -> str:
     return f"time >= {block_start(from_ms)}ms AND time < {block_start(to_ms) + BLOCK_MS}ms"
 
 
-def blocks_query(quantity: str, devices: Sequence[str], from_ms: int, to_ms: int, with_data: bool) -> str:
+def blocks_query(quantity: str, devices: Sequence[str], from_ms: int, to_ms: int, with_data: bool,
+                 with_summary: bool = False) -> str:
     fields = '"n", "settled_at_ms", "data"' if with_data else '"n", "settled_at_ms"'
+    if with_summary:
+        fields += "".join(f', "{f}"' for f in SUMMARY_FIELDS)
     return (f'SELECT {fields} FROM "{MEASUREMENT}" WHERE "quantity" = {influxql.quote(quantity)} '
             f'AND {influxql.devices(devices)} AND {_grid(from_ms, to_ms)} GROUP BY "device"')
 
@@ -86,13 +99,14 @@ def marks_query(devices: Sequence[str], from_ms: int, to_ms: int) -> str:
 
 
 async def stored_blocks(influx: InfluxHttp, quantity: str, devices: Sequence[str], from_ms: int,
-                        to_ms: int, with_data: bool) -> dict[Key, Stored]:
+                        to_ms: int, with_data: bool, with_summary: bool = False) -> dict[Key, Stored]:
     """The stored blocks holding [from_ms, to_ms]."""
-    q = blocks_query(quantity, devices, from_ms, to_ms, with_data)
+    q = blocks_query(quantity, devices, from_ms, to_ms, with_data, with_summary)
 
     def take(answer: list[Series]) -> dict[Key, Stored]:
         return {(s.tags.get("device", ""), int(row[0])):
-                Stored(int(row[1]), int(row[2]), (row[3] or "") if with_data else None)
+                Stored(int(row[1]), int(row[2]), (row[3] or "") if with_data else None,
+                       summary_from(int(row[1]), row[3:]) if with_summary else None)
                 for s in answer for row in s.values
                 if isinstance(row[1], int | float) and isinstance(row[2], int | float)}
 
@@ -153,6 +167,100 @@ async def settled_columns(influx: InfluxHttp, quantity: str, devices: Sequence[s
     return out
 
 
+THIN_FROM_BLOCKS = 8
+"""A span over this many blocks is read thinned (`thin_settled_columns`): first the summaries,
+then the data of the blocks that need it; a shorter one is read in one go (`settled_columns`)."""
+
+
+def _data_queries(quantity: str, wanted: Sequence[Key]) -> list[str]:
+    """The packed data of the (device, block) pairs: one statement per block start."""
+    by_start: dict[int, list[str]] = {}
+    for device, start in wanted:
+        by_start.setdefault(start, []).append(device)
+    return [f'SELECT "data" FROM "{MEASUREMENT}" WHERE "quantity" = {influxql.quote(quantity)} '
+            f'AND {influxql.devices(devices)} AND time >= {start}ms AND time < {start + BLOCK_MS}ms '
+            f'GROUP BY "device"' for start, devices in sorted(by_start.items())]
+
+
+DATA_REQUESTS = 2
+"""The data statements are sent in this many requests at once: InfluxDB runs the statements
+of one request in turn, on one core."""
+
+
+async def _block_data(influx: InfluxHttp, quantity: str, wanted: Sequence[Key]) -> dict[Key, str]:
+    def take(answers: list[list[Series]]) -> dict[Key, str]:
+        return {(s.tags.get("device", ""), int(row[0])): row[1] for answer in answers for s in answer
+                for row in s.values if isinstance(row[1], str)}
+
+    statements = _data_queries(quantity, wanted)
+    found = await asyncio.gather(*(influx.query_many_into(statements[k::DATA_REQUESTS], take)
+                                   for k in range(min(DATA_REQUESTS, len(statements)))))
+    return {key: data for part in found for key, data in part.items()}
+
+
+def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dict[Key, str],
+               data: dict[Key, str], thinning: Thinning) -> Thinned | None:
+    """A device's readings over the blocks, thinned where planned; None if a block it needs
+    has no data (too big to pack). BlockError if one does not unpack."""
+    parts: list[Part] = []
+    for start in starts:
+        block, plan = stored[(device, start)], plans[(device, start)]
+        if block.n == 0:
+            continue
+        packed = data.get((device, start), "") if plan != "summary" else ""
+        if plan != "summary" and not packed:
+            return None
+        parts.append(Part(block.summary, plan, unpack_arrays(packed) if packed else None))
+    return thin_blocks(parts, thinning.needed)
+
+
+def _sliced(readings: Thinned, from_ms: int, to_ms: int) -> Thinned:
+    """The readings in [from_ms, to_ms] and the elisions in it; an elision across an end is kept
+    whole, with the reading past the end, so no reading in the range goes missing unseen."""
+    times, values, elided = readings
+    first, last = bisect_left(times, from_ms), bisect_right(times, to_ms)
+    afters = {e.after_ms for e in elided}
+    if 0 < first < len(times) and times[first - 1] in afters:
+        first -= 1
+    if 0 < last < len(times) and times[last - 1] in afters:
+        last += 1
+    if first >= last:
+        return [], [], []
+    kept = [e for e in elided if times[first] <= e.after_ms and e.before_ms <= times[last - 1]]
+    return times[first:last], values[first:last], kept
+
+
+async def thin_settled_columns(influx: InfluxHttp, quantity: str, thinning: dict[str, Thinning],
+                               from_ms: int, to_ms: int) -> dict[str, Thinned]:
+    """`settled_columns`, most readings elided (cloud.attribution.elision): the blocks'
+    summaries and stale marks first, then the data of only the blocks that a needed time
+    touches or that are not elidable. A device's elisions make its result differ nowhere as
+    long as the needed times are all the times attribution looks at (engine.refused checks)."""
+    devices = sorted(thinning)
+    if not devices:
+        return {}
+    stored, marks = await asyncio.gather(
+        stored_blocks(influx, quantity, devices, from_ms, to_ms, with_data=False, with_summary=True),
+        stale_marks(influx, devices, from_ms, to_ms),
+    )
+    starts = block_starts(from_ms, to_ms)
+    usable = [d for d in devices if all(_current((d, s), stored, marks) for s in starts)]
+    plans = {(d, s): thinning[d].plan(stored[(d, s)].summary) for d in usable for s in starts}
+    data = await _block_data(influx, quantity, [key for key, plan in plans.items()
+                                                if plan != "summary" and stored[key].n > 0])
+    out = {}
+    for device in usable:
+        try:
+            readings = _assembled(device, starts, stored, plans, data, thinning[device])
+        except BlockError as exc:
+            log.warning("a block of %s (%s) does not unpack, its readings are read instead: %s",
+                        device, quantity, exc)
+            continue
+        if readings is not None:
+            out[device] = _sliced(readings, from_ms, to_ms)
+    return out
+
+
 async def _raw_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str],
                        from_ms: int, to_ms: int) -> dict[str, Columns]:
     q = (f'SELECT "{quantity}" FROM "reading" WHERE {influxql.devices(devices)} '
@@ -164,12 +272,13 @@ async def _raw_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str]
     return await influx.query_into(q, take)
 
 
-async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: Sequence[str], first: int, last: int,
+async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: dict[str, int], first: int, last: int,
                         now_ms: int) -> Settled:
-    """Pack the missing or stale blocks of `devices` starting in [first, last] (block starts)."""
+    """Pack the missing or stale blocks of `devices` (-> poll interval, ms) starting in
+    [first, last] (block starts)."""
     stored, marks = await asyncio.gather(
-        stored_blocks(influx, quantity, devices, first, last, with_data=False),
-        stale_marks(influx, devices, first, last),
+        stored_blocks(influx, quantity, list(devices), first, last, with_data=False),
+        stale_marks(influx, list(devices), first, last),
     )
     starts = block_starts(first, last)
     todo = [(d, s) for d in devices for s in starts if not _current((d, s), stored, marks)]
@@ -180,7 +289,7 @@ async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: Sequence[str
     too_big = readings = 0
     for device, start in todo:
         block = block_of(device, quantity, start, *raw.get(device, ([], [])))
-        line, fits = block_line(block, now_ms)
+        line, fits = block_line(block, now_ms, devices[device])
         lines.append(line)
         readings += len(block.times) if fits else 0
         too_big += not fits
@@ -196,6 +305,7 @@ async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int
     time: it must be read before any reading is (it is: the caller's clock, at the start)."""
     last_start = min(block_start(to_ms), block_start(now_ms - delay_ms - BLOCK_MS))
     groups: dict[str, list[str]] = {}
+    polls = {m.id: round(m.poll_interval_s * 1000) for m in plant.meters}
     for m in plant.meters:
         groups.setdefault(m.quantity, []).append(m.id)
     totals = Settled(0, 0, 0, 0)
@@ -203,7 +313,8 @@ async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int
         chunk_last = min(chunk + CHUNK_MS - BLOCK_MS, last_start)
         for quantity, ids in groups.items():
             for k in range(0, len(ids), DEVICES_PER_STATEMENT):
-                done = await _settle_chunk(influx, quantity, ids[k:k + DEVICES_PER_STATEMENT], chunk,
+                chunk_ids = ids[k:k + DEVICES_PER_STATEMENT]
+                done = await _settle_chunk(influx, quantity, {i: polls[i] for i in chunk_ids}, chunk,
                                            chunk_last, now_ms)
                 totals = totals.plus(done)
     return totals

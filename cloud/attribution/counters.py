@@ -258,7 +258,7 @@ def track_of(readings: Columns, spec: CounterSpec) -> CounterTrack:
     # the hot path may only take steps that `_classify` would call ordinary increments
     hot = not spec.declared and spec.glitch_max_samples > 0
     rate = spec.max_power_kw * 1.25 / MS_PER_HOUR if spec.max_power_kw is not None else None
-    if hot and _all_ordinary(ts, vs, rate):
+    if hot and all_ordinary(ts, vs, rate):
         track.times, track.values = ts, vs
         return track
     times, values = track.times, track.values
@@ -285,7 +285,7 @@ def track_of(readings: Columns, spec: CounterSpec) -> CounterTrack:
     return track
 
 
-def _all_ordinary(ts: list[int], vs: list[float], rate: float | None) -> bool:
+def all_ordinary(ts: list[int], vs: list[float], rate: float | None) -> bool:
     """Would the hot path of `build_track` take every step? Decided without a Python-level loop.
 
     The same float operations in the same order as the hot path's test, so the answer is

@@ -9,7 +9,7 @@ from typing import Any
 from cloud.attribution import ALGORITHM_VERSION
 from cloud.attribution.allocation import MeterShare, allocate_meter
 from cloud.attribution.batches import BatchEvent, BatchWindow, pair_batches, snapshots
-from cloud.attribution.completeness import completeness
+from cloud.attribution.completeness import completeness, counted_exactly
 from cloud.attribution.counters import (
     Break,
     Columns,
@@ -21,6 +21,14 @@ from cloud.attribution.counters import (
     distinct_times,
     track_of,
     with_samples,
+)
+from cloud.attribution.elision import (
+    Elision,
+    elision_allowed,
+    kept_ordinary,
+    needed_times,
+    poll_ms,
+    strictly_inside,
 )
 from cloud.attribution.emissions import FactorCurve, change_points, co2e_of_segments, curves_for, segments
 from cloud.attribution.model import BatchResult, Discontinuity, MeterBalance, MeterCompleteness
@@ -42,6 +50,9 @@ class Inputs:
     columns: dict[str, Columns] = field(default_factory=dict)
     """meter -> counter readings as loaded: sorted, one per time (counters.columns). A meter
     here is not looked for in `samples`; no per-reading tuple is made for it."""
+    elided: dict[str, list[Elision]] = field(default_factory=dict)
+    """meter -> readings left out of its `columns`, in time order (cloud.attribution.elision);
+    ValueError from `attribute` where they would change the result (see `refused`)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,38 @@ def _tracks(plant: PlantModel, inputs: Inputs, meters: list[Meter]) -> dict[str,
     return tracks
 
 
+def refused(plant: PlantModel, inputs: Inputs, period: tuple[int, int]) -> set[str]:
+    """The meters whose elided readings would change the result: a time attribution looks at
+    falls inside an elision, or the kept readings are not all ordinary increases (then the
+    whole series must be classified). Their readings must be loaded whole."""
+    if not inputs.elided:
+        return set()
+    targets = _targets(inputs)
+    by_id = {m.id: m for m in plant.meters}
+    snaps = snapshots(inputs.batch_events, {m.id: m.quantity for m in plant.meters if m.id in inputs.elided})
+    out = set()
+    for meter_id, elisions in inputs.elided.items():
+        meter = by_id.get(meter_id)
+        if not elisions or meter is None:
+            continue
+        spec = counter_spec(plant, meter)
+        needed = needed_times(plant, meter, inputs.batch_events, targets, period)
+        poll = poll_ms(meter)
+        if (not elision_allowed(spec) or strictly_inside(elisions, needed) is not None
+                or not all(counted_exactly(elisions, w.start_ms, w.end_ms, poll, plant.gap_factor * poll)
+                           for w in targets if _relevant_to(meter, w))
+                or not kept_ordinary(inputs.columns.get(meter_id, ([], [])), snaps.get(meter_id, []), spec)):
+            out.add(meter_id)
+    return out
+
+
+def _targets(inputs: Inputs) -> list[BatchWindow]:
+    windows = pair_batches(inputs.batch_events)
+    if inputs.starting_in is None:
+        return windows
+    return [w for w in windows if inputs.starting_in[0] <= w.start_ms <= inputs.starting_in[1]]
+
+
 def _reading_times(inputs: Inputs, meter: str) -> list[int]:
     """Sorted, distinct times of the meter's readings (not of the events' snapshots)."""
     if meter in inputs.columns:
@@ -95,6 +138,10 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
     wanted, meters = _wanted(plant, windows, inputs.starting_in)
     tracks = _tracks(plant, inputs, meters)
     period = _period(tracks, inputs)
+    wrong = refused(plant, inputs, period)
+    if wrong:
+        raise ValueError(f"elided readings of {', '.join(sorted(wrong))} would change the result: "
+                         "load them whole")
     keep = None if inputs.starting_in is None else frozenset(w.batch_id for w in wanted)
     curves = {m.id: curves_for(plant.factor_sets, m) for m in meters}
     shares = {
@@ -104,7 +151,8 @@ def attribute(plant: PlantModel, inputs: Inputs, computed_at_ms: int) -> Attribu
     scrap, orphans = attribute_scrap(inputs.weighings, windows, plant.scrap)
     times = {m.id: _reading_times(inputs, m.id) for m in meters}
     results = [
-        _result(plant, w, tracks, shares, curves, scrap.get(w.batch_id, ScrapTotals()), times, computed_at_ms)
+        _result(plant, w, tracks, shares, curves, scrap.get(w.batch_id, ScrapTotals()), times, inputs.elided,
+                computed_at_ms)
         for w in wanted
     ]
     balances = [
@@ -143,18 +191,22 @@ def _first_of(plant: PlantModel, basis: str, co2e: dict[str, Fraction]) -> float
 
 
 def _relevant(plant: PlantModel, w: BatchWindow) -> list[Meter]:
-    return [m for m in plant.meters
-            if m.line == w.line or (m.shared and (not m.serves or w.line in m.serves))]
+    return [m for m in plant.meters if _relevant_to(m, w)]
+
+
+def _relevant_to(m: Meter, w: BatchWindow) -> bool:
+    return m.line == w.line or (m.shared and (not m.serves or w.line in m.serves))
 
 
 def _result(
     plant: PlantModel, w: BatchWindow, tracks: dict[str, CounterTrack], shares: dict[str, MeterShare],
-    curves: Curves, scrap: ScrapTotals, times: dict[str, list[int]], computed_at_ms: int,
+    curves: Curves, scrap: ScrapTotals, times: dict[str, list[int]], elided: dict[str, list[Elision]],
+    computed_at_ms: int,
 ) -> BatchResult:
     meters = _relevant(plant, w)
     comp = {
-        m.id: completeness(m.id, times.get(m.id, []), w.start_ms, w.end_ms, round(m.poll_interval_s * 1000),
-                           plant.gap_factor)
+        m.id: completeness(m.id, times.get(m.id, []), w.start_ms, w.end_ms, poll_ms(m), plant.gap_factor,
+                           elided.get(m.id, ()))
         for m in meters
     }
     breaks = [(m.id, b) for m in meters for b in tracks[m.id].breaks

@@ -165,7 +165,7 @@ def test_the_never_falling_shortcut_builds_the_same_track_as_the_rules(
         samples.append(Sample(samples[-1].ts_ms + dt, samples[-1].value + rise))
     spec = CounterSpec(max_power_kw=max_power_kw)
     fast = build_track(samples, spec)
-    with patch.object(counters, "_all_ordinary", return_value=False):
+    with patch.object(counters, "all_ordinary", return_value=False):
         slow = build_track(samples, spec)
     assert (fast.times, fast.values, fast.marks, fast.offsets) == (slow.times, slow.values, slow.marks,
                                                                    slow.offsets)

@@ -74,10 +74,11 @@ def test_a_block_too_big_for_a_string_field_keeps_its_count_without_data() -> No
     noise = random.Random(1)
     values = [struct.unpack("<d", struct.pack("<Q", 0x3FF0000000000000 + noise.getrandbits(52)))[0]
               for _ in range(n)]
-    line, fits = block_line(Block("m1", "kwh", T0, list(range(T0, T0 + n)), values), settled_at_ms=5)
+    block = Block("m1", "kwh", T0, list(range(T0, T0 + n)), values)
+    line, fits = block_line(block, settled_at_ms=5, poll_ms=1)
     assert not fits
     assert f'n={float(n)!r},data="",settled_at_ms=5.0 {T0}' in line
-    small, fits = block_line(Block("m1", "kwh", T0, [T0], [1.5]), settled_at_ms=5)
+    small, fits = block_line(Block("m1", "kwh", T0, [T0], [1.5]), settled_at_ms=5, poll_ms=1)
     assert fits
     assert small.startswith("counter_block,device=m1,quantity=kwh n=1.0,data=")
 

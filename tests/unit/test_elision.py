@@ -1,0 +1,210 @@
+"""Elided readings, pure parts: thinned blocks give the very result of the whole readings, and
+the engine refuses elisions that would not."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.attribution.batches import BatchEvent, pair_batches
+from cloud.attribution.completeness import completeness
+from cloud.attribution.counters import Columns
+from cloud.attribution.elision import Elision, alone_in_slots, needed_times, poll_ms, rate_per_ms
+from cloud.attribution.engine import Inputs, attribute, counter_spec, refused
+from cloud.blocks import (
+    BLOCK_MS,
+    Part,
+    Thinning,
+    block_of,
+    block_starts,
+    elidable,
+    phase_arc,
+    summary_of,
+    thin_blocks,
+)
+from config.plant import PlantModel
+
+S = 10_000
+HOUR = 3_600_000
+T0 = 1_700_000_123_000
+END = T0 + 6 * HOUR
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+PLANT = PlantModel.model_validate({
+    "lines": [{"id": "line1"}, {"id": "line2"}],
+    "meters": [{"id": "m1", "line": "line1", "poll_interval_s": 10, "max_power_kw": 800},
+               {"id": "m2", "line": "line2", "poll_interval_s": 10, "rollover_kwh": 100_000},
+               {"id": "dry", "shared": True, "poll_interval_s": 10}],
+    "factor_sets": [{"name": "loc", "version": "v1", "basis": "location", "default": {"series": [
+        {"from": iso(0), "g_per_kwh": 300}, {"from": iso(T0 + 2 * HOUR + 4_321), "g_per_kwh": 250}]}}],
+})
+
+
+def series(rng: random.Random, trouble: str) -> Columns:
+    """10 s polls with a little jitter, a counter rising unevenly, and one kind of trouble."""
+    times, values = [], []
+    value = 99_500.0 if trouble == "rollover" else rng.uniform(0, 99_000)
+    for k in range((END - T0) // S + 1):
+        if trouble == "gap" and 900 <= k < 940:
+            continue
+        if trouble == "missing" and rng.random() < 0.1:
+            continue
+        times.append(T0 + k * S + rng.randrange(0, 40))
+        value += rng.uniform(0.5, 1.5)
+        values.append(value)
+    if trouble == "glitch":
+        values[1000] = 0.0
+    if trouble == "rollover":
+        values = [v % 100_000 for v in values]
+    if trouble == "too fast":
+        values[1200:] = [v + 500 for v in values[1200:]]
+    return times, values
+
+
+def events(rng: random.Random) -> list[BatchEvent]:
+    out = []
+    windows = (("line1", "A", 0.1, 4.3), ("line2", "B", 1.0, 2.9), ("line2", "C", 3.2, 5.5))
+    for line, batch, start, end in windows:
+        s = T0 + int(start * HOUR) + rng.randrange(0, 60_000)
+        e = T0 + int(end * HOUR) + rng.randrange(0, 60_000)
+        out += [BatchEvent("batch_started", s, line, batch, "cell"),
+                BatchEvent("batch_ended", e, line, batch, "cell", good_units=100.0)]
+    return out
+
+
+def thinned(meter_id: str, readings: Columns, thinning: Thinning) -> tuple[Columns, list[Elision]]:
+    """What cloud.settle assembles from stored blocks, from the pure parts alone."""
+    times, values = readings
+    parts = []
+    for start in block_starts(times[0], times[-1]):
+        block = block_of(meter_id, "energy_import_kwh", start, times, values)
+        summary = summary_of(block.times, block.values, thinning.poll_ms)
+        if summary is not None:
+            plan = thinning.plan(summary)
+            parts.append(Part(summary, plan, None if plan == "summary" else (block.times, block.values)))
+    kept_times, kept_values, elided = thin_blocks(parts, thinning.needed)
+    return (kept_times, kept_values), elided
+
+
+def numbers(inputs: Inputs) -> list[dict[str, object]]:
+    return [r.model_dump() for r in attribute(PLANT, inputs, computed_at_ms=0).results]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), trouble=st.sampled_from(["none", "gap", "missing", "glitch", "rollover",
+                                                            "too fast"]))
+def test_thinned_readings_give_the_result_of_the_whole_readings(seed: int, trouble: str) -> None:
+    rng = random.Random(seed)
+    whole = {"m1": series(rng, trouble), "m2": series(rng, "rollover"), "dry": series(rng, "none")}
+    batch_events = events(rng)
+    period = (min(e.ts_ms for e in batch_events), max(e.ts_ms for e in batch_events))
+    full = Inputs({}, batch_events, period=period, columns=whole)
+    columns, elided = dict(whole), {}
+    for m in PLANT.meters:
+        spec = counter_spec(PLANT, m)
+        targets = pair_batches(batch_events)
+        needed = needed_times(PLANT, m, batch_events, targets, period)
+        thinning = Thinning(needed, rate_per_ms(spec), poll_ms(m), PLANT.gap_factor * poll_ms(m),
+                            [w.start_ms - S // 2 for w in targets])
+        columns[m.id], elided[m.id] = thinned(m.id, whole[m.id], thinning)
+    thin = Inputs({}, batch_events, period=period, columns=columns, elided=elided)
+    refusals = refused(PLANT, thin, period)
+    assert sum(len(c[0]) for m, c in columns.items() if m not in refusals) < sum(
+        len(whole[m][0]) for m in columns if m not in refusals) / 2 or len(refusals) == 3
+    if trouble in ("glitch", "rollover"):
+        assert "m1" in refusals  # a break elsewhere in the series: classified whole
+    accepted = Inputs({}, batch_events, period=period, columns={**columns, **{m: whole[m] for m in refusals}},
+                      elided={m: e for m, e in elided.items() if m not in refusals})
+    assert numbers(accepted) == numbers(full)
+
+
+def test_an_elision_over_a_needed_time_is_refused_and_attribute_will_not_use_it() -> None:
+    times = list(range(T0, END, S))
+    values = [float(k) for k in range(len(times))]
+    batch_events = [BatchEvent("batch_started", T0 + HOUR + 5, "line1", "A", "cell"),
+                    BatchEvent("batch_ended", T0 + 2 * HOUR + 5, "line1", "A", "cell")]
+    # keep every tenth reading: the batch's start falls inside an elision
+    kept = times[::10]
+    elided = [Elision(a, b, 9, S, S) for a, b in pairwise(kept)]
+    inputs = Inputs({}, batch_events, period=(T0 + HOUR + 5, T0 + 2 * HOUR + 5),
+                    columns={"m1": (kept, values[::10])}, elided={"m1": elided})
+    assert refused(PLANT, inputs, (T0 + HOUR + 5, T0 + 2 * HOUR + 5)) == {"m1"}
+    with pytest.raises(ValueError, match="elided readings of m1 would change the result"):
+        attribute(PLANT, inputs, computed_at_ms=0)
+
+
+def test_completeness_counts_elided_readings_and_their_steps_bridge_no_gap() -> None:
+    times = [T0 + k * S for k in range(361)]
+    whole = completeness("m1", times, T0, T0 + HOUR, S, 2.5)
+    kept = [times[0], times[1], times[180], times[359], times[360]]
+    elided = [Elision(times[1], times[180], 178, S, S), Elision(times[180], times[359], 178, S, S)]
+    assert completeness("m1", kept, T0, T0 + HOUR, S, 2.5, elided) == whole
+    with pytest.raises(ValueError, match="cannot be counted unseen"):
+        completeness("m1", kept, T0 + 5 * S, T0 + HOUR, S, 2.5, elided)
+    with pytest.raises(ValueError, match="cannot be counted unseen"):
+        completeness("m1", kept, T0, T0 + HOUR, S, 2.5, [e._replace(max_step_ms=3 * S) for e in elided])
+
+
+@pytest.mark.parametrize(("change", "elidable_after"), [
+    ({}, True),
+    ({"values": "fall"}, False),
+    ({"values": "fast"}, False),
+    ({"times": "close"}, False),
+    ({"times": "gap"}, False),
+])
+def test_a_block_is_elidable_only_when_every_step_is_ordinary_a_slot_of_its_own_and_no_gap(
+        change: dict[str, str], elidable_after: bool) -> None:
+    times = [T0 + k * S for k in range(60)]
+    values = [100.0 + 1.0 * k + 0.3 * math.sin(k) for k in range(60)]
+    if change.get("values") == "fall":
+        values[30] = values[29] - 1
+    if change.get("values") == "fast":
+        values[30:] = [v + 50 for v in values[30:]]
+    if change.get("times") == "close":
+        times[30] = times[29] + S // 2
+    if change.get("times") == "gap":
+        times[30:] = [t + 3 * S for t in times[30:]]
+    summary = summary_of(times, values, S)
+    assert summary is not None
+    assert elidable(summary, rate_per_ms(counter_spec(PLANT, PLANT.meters[0])), S, 2.5 * S) is elidable_after
+
+
+def test_a_block_thinned_around_a_needed_time_keeps_its_neighbours() -> None:
+    times = [T0 - T0 % BLOCK_MS + k * S for k in range(60)]
+    values = [float(k) for k in range(60)]
+    summary = summary_of(times, values, S)
+    assert summary is not None
+    thinning = Thinning([times[30] + 1], None, S, 2.5 * S)
+    assert thinning.plan(summary) == "thin"
+    (kept, _), elided = thinned("m", (times, values), thinning)
+    assert kept == [times[0], *times[26:36], times[59]]
+    assert [(e.after_ms, e.before_ms, e.readings) for e in elided] == [
+        (times[0], times[26], 25), (times[35], times[59], 23)]
+    assert Thinning([times[59] + 10 * S], None, S, 2.5 * S).plan(summary) == "thin"  # near: its edge is kept
+    assert Thinning([times[59] + 100 * S], None, S, 2.5 * S).plan(summary) == "summary"
+
+
+def test_jittered_polls_share_a_slot_only_where_the_slots_start_inside_their_phase() -> None:
+    # polls every 10 s, 0-40 ms late, 9,960 ms apart at the closest; one phase wraps past 0
+    times = [T0 - T0 % S + k * S + (k * 7919) % 41 - 20 for k in range(60)]
+    assert phase_arc(times, S) == (S - 20, 40)
+    summary = summary_of(times, [float(k) for k in range(60)], S)
+    assert summary is not None
+    assert elidable(summary, None, S, 2.5 * S)
+    elision = Elision(times[0], times[-1], 58, summary.min_step_ms, summary.max_step_ms, S - 20, 40, S)
+    assert alone_in_slots(elision, T0 - T0 % S + 5_000, S)  # slots start mid-way between polls
+    assert not alone_in_slots(elision, T0 - T0 % S + 5, S)  # inside the jitter: two polls may share
+    slots_from = T0 - T0 % S + 5
+    assert Thinning([], None, S, 2.5 * S, [slots_from]).plan(summary) == "whole"
+    assert completeness("m", times, slots_from + S // 2, times[-1], S, 2.5) != completeness(
+        "m", times, slots_from + S // 2 + 5_000, times[-1], S, 2.5)  # the slots really differ there
