@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 import sys
 import zlib
 from array import array
@@ -162,9 +163,13 @@ class Summary(NamedTuple):
     phase_of_ms: int = 0
 
 
-SUMMARY_FIELDS = ("first_ms", "first_v", "last_ms", "last_v", "min_step_ms", "max_step_ms", "rising",
-                  "max_rise_per_ms", "phase_ms", "phase_span_ms", "phase_of_ms")
-"""Stored beside `n` on a packed block (blocks packed before they existed have none)."""
+SUMMARY_FIELD = "summary"
+"""Stored beside `n` on a packed block (blocks packed before it existed have none): the
+summary's numbers packed (`summary_text`), one field for InfluxDB to read instead of eleven."""
+_SUMMARY_STRUCT = struct.Struct("<B q d q d q q B d q q q")
+_SUMMARY_FORMAT = 1
+
+
 ELIDABLE_MAX_VALUE = 1e10
 """Up to here a counter's float rounding stays far inside the 0.1 kWh slack of the power test."""
 ELIDABLE_RATE_MARGIN = 1e-6
@@ -198,25 +203,23 @@ def phase_arc(times: Sequence[int], period_ms: int) -> tuple[int, int]:
     return start, period_ms - empty[widest]
 
 
-def summary_fields(summary: Summary) -> dict[str, lp.FieldValue]:
-    return {"first_ms": float(summary.first_ms), "first_v": summary.first_v,
-            "last_ms": float(summary.last_ms), "last_v": summary.last_v,
-            "min_step_ms": float(summary.min_step_ms), "max_step_ms": float(summary.max_step_ms),
-            "rising": float(summary.rising), "max_rise_per_ms": summary.max_rise_per_ms,
-            "phase_ms": float(summary.phase_ms), "phase_span_ms": float(summary.phase_span_ms),
-            "phase_of_ms": float(summary.phase_of_ms)}
+def summary_text(summary: Summary) -> str:
+    return base64.b64encode(_SUMMARY_STRUCT.pack(_SUMMARY_FORMAT, *summary[1:])).decode("ascii")
 
 
-def summary_from(n: int, fields: Sequence[Any]) -> Summary | None:
-    """A stored summary, fields in SUMMARY_FIELDS order; None when absent or not numbers."""
-    if n < 1 or len(fields) != len(SUMMARY_FIELDS):
+def summary_from(n: int, text: object) -> Summary | None:
+    """A stored summary (`summary_text`) of a block of `n` readings; None when absent or not one."""
+    if n < 1 or not isinstance(text, str):
         return None
     try:
-        first_ms, first_v, last_ms, last_v, min_step, max_step, rising, max_rise, phase, span, of = fields
-        return Summary(n, int(first_ms), float(first_v), int(last_ms), float(last_v), int(min_step),
-                       int(max_step), bool(rising), float(max_rise), int(phase), int(span), int(of))
-    except (TypeError, ValueError):  # a field missing (null) or not a number
+        fields = _SUMMARY_STRUCT.unpack(base64.b64decode(text))
+    except (binascii.Error, struct.error, ValueError):
         return None
+    form, first_ms, first_v, last_ms, last_v, min_step, max_step, rising, max_rise, phase, span, of = fields
+    if form != _SUMMARY_FORMAT:
+        return None
+    return Summary(n, first_ms, first_v, last_ms, last_v, min_step, max_step, bool(rising), max_rise,
+                   phase, span, of)
 
 
 def elidable(summary: Summary, rate_per_ms: float | None, poll_ms: int, gap_limit_ms: float) -> bool:
@@ -250,7 +253,7 @@ def block_line(block: Block, settled_at_ms: int, poll_ms: int) -> tuple[str, boo
     }
     summary = summary_of(block.times, block.values, poll_ms)
     if fits and summary is not None:
-        fields.update(summary_fields(summary))
+        fields[SUMMARY_FIELD] = summary_text(summary)
     tags = {"device": block.device, "quantity": block.quantity}
     return lp.line(MEASUREMENT, tags, fields, block.start_ms), fits
 
@@ -309,8 +312,9 @@ class Thinning:
     rate_per_ms: float | None
     poll_ms: int
     gap_limit_ms: float
-    slots_from: list[int] = field(default_factory=list)
-    """Where the completeness slots of the batches reported start (start - half a poll)."""
+    counted: list[tuple[int, int]] = field(default_factory=list)
+    """The windows (start, end) of the batches reported: completeness counts their readings
+    in poll slots from start - half a poll, to end + half a poll."""
 
     def touches(self, summary: Summary) -> bool:
         """Is a needed time inside the block, or so near it that the readings kept around it
@@ -327,8 +331,10 @@ class Thinning:
         return "thin" if self.touches(summary) else "summary"
 
     def elidable(self, summary: Summary) -> bool:
+        half = self.poll_ms // 2
         return elidable(summary, self.rate_per_ms, self.poll_ms, self.gap_limit_ms) and all(
-            alone_in_slots(summary, a, self.poll_ms) for a in self.slots_from)
+            alone_in_slots(summary, start - half, self.poll_ms) for start, end in self.counted
+            if start - half <= summary.last_ms and summary.first_ms <= end + half)
 
 
 def _spanning(summary: Summary) -> Elision:

@@ -433,7 +433,7 @@ def _thinning(plant: PlantModel, meters: Sequence[Meter], events: list[BatchEven
             poll = poll_ms(m)
             needed = needed_times(plant, m, events, targets, period)
             thinning[m.id] = Thinning(needed, rate_per_ms(spec), poll, plant.gap_factor * poll,
-                                      [w.start_ms - poll // 2 for w in targets])
+                                      [(w.start_ms, w.end_ms) for w in targets])
     return Elided(thinning, {})
 
 

@@ -22,7 +22,7 @@ from cloud.blocks import (
     MEASUREMENT,
     SETTLE_DELAY_MS,
     STALE_MEASUREMENT,
-    SUMMARY_FIELDS,
+    SUMMARY_FIELD,
     BlockError,
     Part,
     Summary,
@@ -88,7 +88,7 @@ def blocks_query(quantity: str, devices: Sequence[str], from_ms: int, to_ms: int
                  with_summary: bool = False) -> str:
     fields = '"n", "settled_at_ms", "data"' if with_data else '"n", "settled_at_ms"'
     if with_summary:
-        fields += "".join(f', "{f}"' for f in SUMMARY_FIELDS)
+        fields += f', "{SUMMARY_FIELD}"'
     return (f'SELECT {fields} FROM "{MEASUREMENT}" WHERE "quantity" = {influxql.quote(quantity)} '
             f'AND {influxql.devices(devices)} AND {_grid(from_ms, to_ms)} GROUP BY "device"')
 
@@ -106,7 +106,7 @@ async def stored_blocks(influx: InfluxHttp, quantity: str, devices: Sequence[str
     def take(answer: list[Series]) -> dict[Key, Stored]:
         return {(s.tags.get("device", ""), int(row[0])):
                 Stored(int(row[1]), int(row[2]), (row[3] or "") if with_data else None,
-                       summary_from(int(row[1]), row[3:]) if with_summary else None)
+                       summary_from(int(row[1]), row[-1]) if with_summary else None)
                 for s in answer for row in s.values
                 if isinstance(row[1], int | float) and isinstance(row[2], int | float)}
 

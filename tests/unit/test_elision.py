@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -25,7 +26,9 @@ from cloud.blocks import (
     block_starts,
     elidable,
     phase_arc,
+    summary_from,
     summary_of,
+    summary_text,
     thin_blocks,
 )
 from config.plant import PlantModel
@@ -100,32 +103,55 @@ def numbers(inputs: Inputs) -> list[dict[str, object]]:
     return [r.model_dump() for r in attribute(PLANT, inputs, computed_at_ms=0).results]
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32), trouble=st.sampled_from(["none", "gap", "missing", "glitch", "rollover",
-                                                            "too fast"]))
-def test_thinned_readings_give_the_result_of_the_whole_readings(seed: int, trouble: str) -> None:
+@dataclass(frozen=True)
+class Case:
+    whole: dict[str, Columns]
+    full: Inputs
+    thin: Inputs
+    refusals: set[str]
+
+    def accepted(self) -> Inputs:
+        """The thinned inputs with the refused meters read whole, as results.load_inputs does."""
+        return Inputs({}, self.full.batch_events, period=self.full.period,
+                      columns={**self.thin.columns, **{m: self.whole[m] for m in self.refusals}},
+                      elided={m: e for m, e in self.thin.elided.items() if m not in self.refusals})
+
+
+def case(seed: int, trouble: str) -> Case:
     rng = random.Random(seed)
     whole = {"m1": series(rng, trouble), "m2": series(rng, "rollover"), "dry": series(rng, "none")}
     batch_events = events(rng)
     period = (min(e.ts_ms for e in batch_events), max(e.ts_ms for e in batch_events))
-    full = Inputs({}, batch_events, period=period, columns=whole)
+    targets = pair_batches(batch_events)
     columns, elided = dict(whole), {}
     for m in PLANT.meters:
         spec = counter_spec(PLANT, m)
-        targets = pair_batches(batch_events)
         needed = needed_times(PLANT, m, batch_events, targets, period)
         thinning = Thinning(needed, rate_per_ms(spec), poll_ms(m), PLANT.gap_factor * poll_ms(m),
-                            [w.start_ms - S // 2 for w in targets])
+                            [(w.start_ms, w.end_ms) for w in targets])
         columns[m.id], elided[m.id] = thinned(m.id, whole[m.id], thinning)
     thin = Inputs({}, batch_events, period=period, columns=columns, elided=elided)
-    refusals = refused(PLANT, thin, period)
-    assert sum(len(c[0]) for m, c in columns.items() if m not in refusals) < sum(
-        len(whole[m][0]) for m in columns if m not in refusals) / 2 or len(refusals) == 3
+    return Case(whole, Inputs({}, batch_events, period=period, columns=whole), thin,
+                refused(PLANT, thin, period))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), trouble=st.sampled_from(["none", "gap", "missing", "glitch", "rollover",
+                                                            "too fast"]))
+def test_thinned_readings_give_the_result_of_the_whole_readings(seed: int, trouble: str) -> None:
+    c = case(seed, trouble)
     if trouble in ("glitch", "rollover"):
-        assert "m1" in refusals  # a break elsewhere in the series: classified whole
-    accepted = Inputs({}, batch_events, period=period, columns={**columns, **{m: whole[m] for m in refusals}},
-                      elided={m: e for m, e in elided.items() if m not in refusals})
-    assert numbers(accepted) == numbers(full)
+        assert "m1" in c.refusals  # a break elsewhere in the series: classified whole
+    assert numbers(c.accepted()) == numbers(c.full)
+
+
+def test_thinning_keeps_few_of_an_ordinary_meters_readings() -> None:
+    c = case(0, "none")
+    assert c.refusals == {"m2"}  # its rollover is a break
+    for meter in ("m1", "dry"):
+        assert len(c.thin.columns[meter][0]) < len(c.whole[meter][0]) / 4
+        assert len(c.thin.columns[meter][0]) + sum(e.readings for e in c.thin.elided[meter]) == len(
+            c.whole[meter][0])
 
 
 def test_an_elision_over_a_needed_time_is_refused_and_attribute_will_not_use_it() -> None:
@@ -205,6 +231,23 @@ def test_jittered_polls_share_a_slot_only_where_the_slots_start_inside_their_pha
     assert alone_in_slots(elision, T0 - T0 % S + 5_000, S)  # slots start mid-way between polls
     assert not alone_in_slots(elision, T0 - T0 % S + 5, S)  # inside the jitter: two polls may share
     slots_from = T0 - T0 % S + 5
-    assert Thinning([], None, S, 2.5 * S, [slots_from]).plan(summary) == "whole"
+    counted = [(slots_from + S // 2, times[-1])]
+    assert Thinning([], None, S, 2.5 * S, counted).plan(summary) == "whole"
+    elsewhere = [(times[-1] + HOUR, times[-1] + 2 * HOUR)]  # a batch whose slots never reach the block
+    assert Thinning([], None, S, 2.5 * S, elsewhere).plan(summary) == "summary"
     assert completeness("m", times, slots_from + S // 2, times[-1], S, 2.5) != completeness(
         "m", times, slots_from + S // 2 + 5_000, times[-1], S, 2.5)  # the slots really differ there
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**40), st.floats(allow_nan=False, allow_infinity=False, width=64)),
+                min_size=1, max_size=50, unique_by=lambda p: p[0]))
+def test_a_stored_summary_reads_back_exactly(pairs: list[tuple[int, float]]) -> None:
+    pairs.sort()
+    summary = summary_of([t for t, _ in pairs], [v for _, v in pairs], S)
+    assert summary is not None
+    assert summary_from(summary.n, summary_text(summary)) == summary
+
+
+@pytest.mark.parametrize("stored", [None, 3.0, "", "not base64!", "AAAA"])
+def test_a_missing_or_foreign_summary_reads_as_none(stored: object) -> None:
+    assert summary_from(5, stored) is None
