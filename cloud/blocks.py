@@ -32,7 +32,7 @@ import struct
 import sys
 import zlib
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
@@ -166,6 +166,8 @@ class Summary(NamedTuple):
 SUMMARY_FIELD = "summary"
 """Stored beside `n` on a packed block (blocks packed before it existed have none): the
 summary's numbers packed (`summary_text`), one field for InfluxDB to read instead of eleven."""
+CUTS_FIELD = "cuts"
+"""Beside the summary: the readings around the cuts known at packing (`Cuts`)."""
 _SUMMARY_STRUCT = struct.Struct("<B q d q d q q B d q q q")
 _SUMMARY_FORMAT = 1
 
@@ -242,7 +244,8 @@ def elidable(summary: Summary, rate_per_ms: float | None, poll_ms: int, gap_limi
     return apart and summary.max_step_ms <= gap_limit_ms
 
 
-def block_line(block: Block, settled_at_ms: int, poll_ms: int) -> tuple[str, bool]:
+def block_line(block: Block, settled_at_ms: int, poll_ms: int, cut_times: Sequence[int] = (),
+               reach_ms: float = 0.0) -> tuple[str, bool]:
     """The block's `counter_block` point, and whether it holds its readings: a block too big
     for a string field is stored with its count and no data, so it is known and not retried.
     A block holding its readings carries their summary too."""
@@ -254,6 +257,7 @@ def block_line(block: Block, settled_at_ms: int, poll_ms: int) -> tuple[str, boo
     summary = summary_of(block.times, block.values, poll_ms)
     if fits and summary is not None:
         fields[SUMMARY_FIELD] = summary_text(summary)
+        fields[CUTS_FIELD] = cuts_text(cuts_of(block.times, block.values, cut_times, poll_ms, reach_ms))
     tags = {"device": block.device, "quantity": block.quantity}
     return lp.line(MEASUREMENT, tags, fields, block.start_ms), fits
 
@@ -316,19 +320,27 @@ class Thinning:
     """The windows (start, end) of the batches reported: completeness counts their readings
     in poll slots from start - half a poll, to end + half a poll."""
 
-    def touches(self, summary: Summary) -> bool:
-        """Is a needed time inside the block, or so near it that the readings kept around it
-        reach into the block (every step of an elidable block is at most gap_limit_ms)?"""
+    def touching(self, summary: Summary) -> list[int]:
+        """The needed times inside the block, or so near it that the readings kept around them
+        reach into the block (every step of an elidable block is at most gap_limit_ms)."""
         reach = (KEPT_AROUND + 1) * self.gap_limit_ms
-        k = bisect_left(self.needed, summary.first_ms - reach)
-        return k < len(self.needed) and self.needed[k] <= summary.last_ms + reach
+        return self.needed[bisect_left(self.needed, summary.first_ms - reach):
+                           bisect_right(self.needed, summary.last_ms + reach)]
 
-    def plan(self, summary: Summary | None) -> str:
-        """"summary": the block's summary stands for it (no data read); "thin": read it, keep
-        the readings around the needed times; "whole": read it, keep every reading."""
+    def touches(self, summary: Summary) -> bool:
+        return bool(self.touching(summary))
+
+    def plan(self, summary: Summary | None, cuts: Cuts | None = None) -> str:
+        """"summary": the block's summary stands for it (no data read); "cuts": so do its
+        summary and the readings it keeps around the cuts known when it was packed; "thin":
+        read it, keep the readings around the needed times; "whole": read it, keep every
+        reading."""
         if summary is None or not self.elidable(summary):
             return "summary" if summary is not None and summary.n <= 2 else "whole"
-        return "thin" if self.touches(summary) else "summary"
+        touching = self.touching(summary)
+        if not touching:
+            return "summary"
+        return "cuts" if cuts is not None and cuts.cover(touching, self.poll_ms) else "thin"
 
     def elidable(self, summary: Summary) -> bool:
         half = self.poll_ms // 2
@@ -382,7 +394,9 @@ class Part(NamedTuple):
     summary: Summary | None
     plan: str
     readings: tuple[Sequence[int], Sequence[float]] | None
-    """Unpacked (lists or arrays), unless the plan is "summary"."""
+    """Unpacked (lists or arrays), unless the plan is "summary" or "cuts"."""
+    cuts: Cuts | None = None
+    """For the plan "cuts"."""
 
 
 def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
@@ -393,6 +407,8 @@ def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
     for part in parts:
         if part.plan == "summary" and part.summary is not None:
             ts, vs, es = from_summary(part.summary)
+        elif part.plan == "cuts" and part.summary is not None and part.cuts is not None:
+            ts, vs, es = part.cuts.thinned(part.summary)
         elif part.readings is None:
             raise ValueError(f"a block planned {part.plan!r} comes without its readings")
         elif part.plan == "thin" and part.summary is not None:
@@ -407,3 +423,83 @@ def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
 
 def _listed(column: Sequence[Any]) -> list[Any]:
     return column.tolist() if isinstance(column, array) else list(column)
+
+
+class Cuts(NamedTuple):
+    """A block's readings around the cuts known when it was packed (batch events, factor
+    changes) within a cut's reach of it: for each such time, KEPT_AROUND readings beyond
+    those within a poll of it (for a time outside the block, the first or last KEPT_AROUND).
+    A recompute whose needed times touching the block all lie within a poll of these times
+    needs no more of it (`Thinning.plan`): the readings it needs around each such time are
+    among them."""
+
+    times: list[int]
+    """The cut times, sorted."""
+    indexes: list[int]
+    """Positions in the block of the readings kept, sorted."""
+    readings: tuple[list[int], list[float]]
+
+    def cover(self, needed: Sequence[int], poll_ms: int) -> bool:
+        for t in needed:
+            k = bisect_left(self.times, t - poll_ms)
+            if k == len(self.times) or self.times[k] > t + poll_ms:
+                return False
+        return True
+
+    def thinned(self, summary: Summary) -> Thinned:
+        """The block as its first, last and kept readings, the rest elided (as `thinned`)."""
+        times, values = self.readings
+        kept = dict(zip(self.indexes, zip(times, values, strict=True), strict=True))
+        kept.setdefault(0, (summary.first_ms, summary.first_v))
+        kept.setdefault(summary.n - 1, (summary.last_ms, summary.last_v))
+        order = sorted(kept)
+        bounds = (summary.min_step_ms, summary.max_step_ms, summary.phase_ms, summary.phase_span_ms,
+                  summary.phase_of_ms)
+        elided = [Elision(kept[a][0], kept[b][0], b - a - 1, *bounds)
+                  for a, b in pairwise(order) if b - a > 1]
+        return [kept[k][0] for k in order], [kept[k][1] for k in order], elided
+
+
+_CUTS_FORMAT = 1
+
+
+def cuts_of(times: Sequence[int], values: Sequence[float], cut_times: Sequence[int], poll_ms: int,
+            reach_ms: float) -> Cuts:
+    """The block's Cuts for the cut times (sorted) within `reach_ms` of it."""
+    n = len(times)
+    near = list(cut_times[bisect_left(cut_times, times[0] - reach_ms):
+                          bisect_right(cut_times, times[-1] + reach_ms)])
+    keep: set[int] = set()
+    for e in near:
+        keep.update(range(max(0, bisect_left(times, e - poll_ms) - KEPT_AROUND),
+                          min(n, bisect_left(times, e + poll_ms) + KEPT_AROUND)))
+    indexes = sorted(keep)
+    return Cuts(near, indexes, ([times[k] for k in indexes], [values[k] for k in indexes]))
+
+
+def cuts_text(cuts: Cuts) -> str:
+    """Format byte, then counts and columns: cut times (int64), positions (uint32), the kept
+    readings' times (int64) and values (double), little-endian, in base64."""
+    head = struct.pack("<BII", _CUTS_FORMAT, len(cuts.times), len(cuts.indexes))
+    body = (_little_endian(array("q", cuts.times)) + _little_endian(array("I", cuts.indexes))
+            + _little_endian(array("q", cuts.readings[0])) + _little_endian(array("d", cuts.readings[1])))
+    return base64.b64encode(head + body).decode("ascii")
+
+
+def cuts_from(text: object) -> Cuts | None:
+    """Stored Cuts (`cuts_text`); None when absent or not such a text."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+        form, times, kept = struct.unpack_from("<BII", raw)
+    except (binascii.Error, struct.error, ValueError):
+        return None
+    sizes = (8 * times, 4 * kept, 8 * kept, 8 * kept)
+    if form != _CUTS_FORMAT or len(raw) != 9 + sum(sizes):
+        return None
+    columns, at = [], 9
+    for typecode, size in zip("qIqd", sizes, strict=True):
+        columns.append(_column(typecode, raw[at:at + size]).tolist())
+        at += size
+    return Cuts(columns[0], columns[1], (columns[2], columns[3]))

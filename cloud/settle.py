@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from cloud import influxql
+from cloud.attribution.emissions import change_points, curves_for
 from cloud.blocks import (
     BLOCK_MS,
+    CUTS_FIELD,
+    KEPT_AROUND,
     MEASUREMENT,
     SETTLE_DELAY_MS,
     STALE_MEASUREMENT,
     SUMMARY_FIELD,
     BlockError,
+    Cuts,
     Part,
     Summary,
     Thinned,
@@ -32,6 +36,7 @@ from cloud.blocks import (
     block_of,
     block_start,
     block_starts,
+    cuts_from,
     stale,
     summary_from,
     thin_blocks,
@@ -39,7 +44,7 @@ from cloud.blocks import (
     unpack_arrays,
 )
 from cloud.influx import InfluxHttp, Series
-from config.plant import PlantModel
+from config.plant import Meter, PlantModel
 
 log = logging.getLogger("cloud.settle")
 
@@ -61,6 +66,8 @@ class Stored(NamedTuple):
     """Packed readings (None when not asked for; "" when empty or too big to pack)."""
     summary: Summary | None = None
     """When asked for and stored (cloud.blocks.Summary)."""
+    cuts: str | None = None
+    """The stored Cuts, as text (read when a needed time touches the block)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def blocks_query(quantity: str, devices: Sequence[str], from_ms: int, to_ms: int
                  with_summary: bool = False) -> str:
     fields = '"n", "settled_at_ms", "data"' if with_data else '"n", "settled_at_ms"'
     if with_summary:
-        fields += f', "{SUMMARY_FIELD}"'
+        fields += f', "{SUMMARY_FIELD}", "{CUTS_FIELD}"'
     return (f'SELECT {fields} FROM "{MEASUREMENT}" WHERE "quantity" = {influxql.quote(quantity)} '
             f'AND {influxql.devices(devices)} AND {_grid(from_ms, to_ms)} GROUP BY "device"')
 
@@ -106,7 +113,8 @@ async def stored_blocks(influx: InfluxHttp, quantity: str, devices: Sequence[str
     def take(answer: list[Series]) -> dict[Key, Stored]:
         return {(s.tags.get("device", ""), int(row[0])):
                 Stored(int(row[1]), int(row[2]), (row[3] or "") if with_data else None,
-                       summary_from(int(row[1]), row[-1]) if with_summary else None)
+                       summary_from(int(row[1]), row[-2]) if with_summary else None,
+                       row[-1] if with_summary and isinstance(row[-1], str) else None)
                 for s in answer for row in s.values
                 if isinstance(row[1], int | float) and isinstance(row[2], int | float)}
 
@@ -198,19 +206,32 @@ async def _block_data(influx: InfluxHttp, quantity: str, wanted: Sequence[Key]) 
     return {key: data for part in found for key, data in part.items()}
 
 
-def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dict[Key, str],
+Plan = tuple[str, Cuts | None]
+"""A block's plan (`Thinning.plan`) and the Cuts it was planned with."""
+_READ = ("thin", "whole")
+"""The plans that read a block's data."""
+
+
+def _plan(thinning: Thinning, block: Stored) -> Plan:
+    """The block's plan; its stored Cuts read only where a needed time touches it."""
+    summary = block.summary
+    cuts = cuts_from(block.cuts) if summary is not None and thinning.touches(summary) else None
+    return thinning.plan(summary, cuts), cuts
+
+
+def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dict[Key, Plan],
                data: dict[Key, str], thinning: Thinning) -> Thinned | None:
     """A device's readings over the blocks, thinned where planned; None if a block it needs
     has no data (too big to pack). BlockError if one does not unpack."""
     parts: list[Part] = []
     for start in starts:
-        block, plan = stored[(device, start)], plans[(device, start)]
+        block, (plan, cuts) = stored[(device, start)], plans[(device, start)]
         if block.n == 0:
             continue
-        packed = data.get((device, start), "") if plan != "summary" else ""
-        if plan != "summary" and not packed:
+        packed = data.get((device, start), "") if plan in _READ else ""
+        if plan in _READ and not packed:
             return None
-        parts.append(Part(block.summary, plan, unpack_arrays(packed) if packed else None))
+        parts.append(Part(block.summary, plan, unpack_arrays(packed) if packed else None, cuts))
     return thin_blocks(parts, thinning.needed)
 
 
@@ -245,9 +266,9 @@ async def thin_settled_columns(influx: InfluxHttp, quantity: str, thinning: dict
     )
     starts = block_starts(from_ms, to_ms)
     usable = [d for d in devices if all(_current((d, s), stored, marks) for s in starts)]
-    plans = {(d, s): thinning[d].plan(stored[(d, s)].summary) for d in usable for s in starts}
-    data = await _block_data(influx, quantity, [key for key, plan in plans.items()
-                                                if plan != "summary" and stored[key].n > 0])
+    plans = {(d, s): _plan(thinning[d], stored[(d, s)]) for d in usable for s in starts}
+    data = await _block_data(influx, quantity, [key for key, (plan, _) in plans.items()
+                                                if plan in _READ and stored[key].n > 0])
     out = {}
     for device in usable:
         try:
@@ -272,10 +293,19 @@ async def _raw_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str]
     return await influx.query_into(q, take)
 
 
-async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: dict[str, int], first: int, last: int,
+@dataclass(frozen=True)
+class Packing:
+    """What a meter's blocks are packed with: its poll interval, the reach of a cut (as
+    `Thinning.touches` has it), and the cut times known (sorted)."""
+
+    poll_ms: int
+    reach_ms: float
+    cut_times: list[int]
+
+
+async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: dict[str, Packing], first: int, last: int,
                         now_ms: int) -> Settled:
-    """Pack the missing or stale blocks of `devices` (-> poll interval, ms) starting in
-    [first, last] (block starts)."""
+    """Pack the missing or stale blocks of `devices` starting in [first, last] (block starts)."""
     stored, marks = await asyncio.gather(
         stored_blocks(influx, quantity, list(devices), first, last, with_data=False),
         stale_marks(influx, list(devices), first, last),
@@ -289,7 +319,8 @@ async def _settle_chunk(influx: InfluxHttp, quantity: str, devices: dict[str, in
     too_big = readings = 0
     for device, start in todo:
         block = block_of(device, quantity, start, *raw.get(device, ([], [])))
-        line, fits = block_line(block, now_ms, devices[device])
+        packing = devices[device]
+        line, fits = block_line(block, now_ms, packing.poll_ms, packing.cut_times, packing.reach_ms)
         lines.append(line)
         readings += len(block.times) if fits else 0
         too_big += not fits
@@ -305,16 +336,34 @@ async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int
     time: it must be read before any reading is (it is: the caller's clock, at the start)."""
     last_start = min(block_start(to_ms), block_start(now_ms - delay_ms - BLOCK_MS))
     groups: dict[str, list[str]] = {}
-    polls = {m.id: round(m.poll_interval_s * 1000) for m in plant.meters}
     for m in plant.meters:
         groups.setdefault(m.quantity, []).append(m.id)
+    meters = {m.id: m for m in plant.meters}
     totals = Settled(0, 0, 0, 0)
     for chunk in range(block_start(from_ms), last_start + 1, CHUNK_MS):
         chunk_last = min(chunk + CHUNK_MS - BLOCK_MS, last_start)
+        events = await _batch_event_times(influx, chunk - CUT_LOOKAROUND_MS,
+                                          chunk_last + BLOCK_MS + CUT_LOOKAROUND_MS)
         for quantity, ids in groups.items():
             for k in range(0, len(ids), DEVICES_PER_STATEMENT):
-                chunk_ids = ids[k:k + DEVICES_PER_STATEMENT]
-                done = await _settle_chunk(influx, quantity, {i: polls[i] for i in chunk_ids}, chunk,
-                                           chunk_last, now_ms)
+                packing = {i: _packing(plant, meters[i], events) for i in ids[k:k + DEVICES_PER_STATEMENT]}
+                done = await _settle_chunk(influx, quantity, packing, chunk, chunk_last, now_ms)
                 totals = totals.plus(done)
     return totals
+
+
+CUT_LOOKAROUND_MS = 600_000
+"""Batch events this far outside a chunk are looked up for its blocks' cuts (a cut's reach
+is a few poll intervals)."""
+
+
+async def _batch_event_times(influx: InfluxHttp, from_ms: int, to_ms: int) -> list[int]:
+    q = (f'SELECT "batch_id" FROM "event" WHERE "kind" =~ /^(batch_started|batch_ended)$/ '
+         f"AND {influxql.between(from_ms, to_ms)}")
+    return sorted({int(row[0]) for series in await influx.query(q) for row in series.values})
+
+
+def _packing(plant: PlantModel, meter: Meter, events: list[int]) -> Packing:
+    poll = round(meter.poll_interval_s * 1000)
+    changes = change_points(curves_for(plant.factor_sets, meter).values())
+    return Packing(poll, (KEPT_AROUND + 1) * plant.gap_factor * poll, sorted({*events, *changes}))

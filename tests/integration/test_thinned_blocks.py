@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from cloud.attribution.model import BatchResult
@@ -101,6 +103,22 @@ async def influx(influxdb: InfluxDB) -> AsyncIterator[InfluxHttp]:
     await client.close()
 
 
+class Asked(httpx.AsyncBaseTransport):
+    """A client's transport that keeps every statement it sends."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.statements: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/query":
+            self.statements += parse_qs((await request.aread()).decode()).get("q", [""])[0].split(";")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def numbers(results: list[BatchResult]) -> list[dict[str, object]]:
     return [r.model_dump(exclude={"revision", "computed_at_ms"}) for r in results]
 
@@ -123,7 +141,14 @@ async def test_long_batches_from_thinned_blocks_give_the_numbers_of_the_readings
         if batch.line == "line1":
             assert thinned == {"m1", "m3", "dry"}
             assert len(inputs.columns["m1"][0]) < len(POLLS) / 10
-        outcome = await recompute(influx, PLANT, one, NOW + 1)
+        asked = Asked()
+        watched = InfluxHttp(influx.url, influx.database, transport=asked)
+        outcome = await recompute(watched, PLANT, one, NOW + 1)
+        await watched.close()
+        # every cut was known when the blocks were packed: no block of m1 or m3 (ordinary
+        # throughout) has its data read, only their summaries and the readings kept at cuts
+        data = [q for q in asked.statements if q.startswith('SELECT "data"')]
+        assert all("'m1'" not in q and "'m3'" not in q for q in data)
         got, want = numbers(outcome.current())[0], numbers([batch])[0]
         assert {k: (got[k], want[k]) for k in got if got[k] != want[k]} == {}
     assert numbers((await recompute(influx, PLANT, WINDOW, NOW + 2)).current()) == numbers(from_readings)

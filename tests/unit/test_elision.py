@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -17,13 +18,19 @@ from cloud.attribution.batches import BatchEvent, pair_batches
 from cloud.attribution.completeness import completeness
 from cloud.attribution.counters import Columns
 from cloud.attribution.elision import Elision, alone_in_slots, needed_times, poll_ms, rate_per_ms
+from cloud.attribution.emissions import change_points, curves_for
 from cloud.attribution.engine import Inputs, attribute, counter_spec, refused
 from cloud.blocks import (
     BLOCK_MS,
+    KEPT_AROUND,
+    Cuts,
     Part,
     Thinning,
     block_of,
     block_starts,
+    cuts_from,
+    cuts_of,
+    cuts_text,
     elidable,
     phase_arc,
     summary_from,
@@ -85,16 +92,24 @@ def events(rng: random.Random) -> list[BatchEvent]:
     return out
 
 
-def thinned(meter_id: str, readings: Columns, thinning: Thinning) -> tuple[Columns, list[Elision]]:
-    """What cloud.settle assembles from stored blocks, from the pure parts alone."""
+def thinned(meter_id: str, readings: Columns, thinning: Thinning, cut_times: list[int] | None = None,
+            plans: Counter[str] | None = None) -> tuple[Columns, list[Elision]]:
+    """What cloud.settle assembles from stored blocks, from the pure parts alone; with the
+    readings around `cut_times` stored in each block (through their stored text) if given."""
     times, values = readings
     parts = []
+    reach = (KEPT_AROUND + 1) * thinning.gap_limit_ms
     for start in block_starts(times[0], times[-1]):
         block = block_of(meter_id, "energy_import_kwh", start, times, values)
         summary = summary_of(block.times, block.values, thinning.poll_ms)
         if summary is not None:
-            plan = thinning.plan(summary)
-            parts.append(Part(summary, plan, None if plan == "summary" else (block.times, block.values)))
+            cuts = None if cut_times is None else cuts_from(cuts_text(
+                cuts_of(block.times, block.values, cut_times, thinning.poll_ms, reach)))
+            plan = thinning.plan(summary, cuts)
+            unread = plan in ("summary", "cuts")
+            parts.append(Part(summary, plan, None if unread else (block.times, block.values), cuts))
+            if plans is not None:
+                plans[plan] += 1
     kept_times, kept_values, elided = thin_blocks(parts, thinning.needed)
     return (kept_times, kept_values), elided
 
@@ -109,6 +124,7 @@ class Case:
     full: Inputs
     thin: Inputs
     refusals: set[str]
+    plans: Counter[str]
 
     def accepted(self) -> Inputs:
         """The thinned inputs with the refused meters read whole, as results.load_inputs does."""
@@ -117,37 +133,46 @@ class Case:
                       elided={m: e for m, e in self.thin.elided.items() if m not in self.refusals})
 
 
-def case(seed: int, trouble: str) -> Case:
+def case(seed: int, trouble: str, cuts: str = "none") -> Case:
+    """`cuts`: "none" stored, every cut time "known" when the blocks were packed, or "some"."""
     rng = random.Random(seed)
     whole = {"m1": series(rng, trouble), "m2": series(rng, "rollover"), "dry": series(rng, "none")}
     batch_events = events(rng)
     period = (min(e.ts_ms for e in batch_events), max(e.ts_ms for e in batch_events))
     targets = pair_batches(batch_events)
     columns, elided = dict(whole), {}
+    plans: Counter[str] = Counter()
     for m in PLANT.meters:
         spec = counter_spec(PLANT, m)
         needed = needed_times(PLANT, m, batch_events, targets, period)
         thinning = Thinning(needed, rate_per_ms(spec), poll_ms(m), PLANT.gap_factor * poll_ms(m),
                             [(w.start_ms, w.end_ms) for w in targets])
-        columns[m.id], elided[m.id] = thinned(m.id, whole[m.id], thinning)
+        changes = change_points(curves_for(PLANT.factor_sets, m).values())
+        known = sorted({e.ts_ms for e in batch_events} | set(changes))
+        cut_times = {"none": None, "known": known, "some": [t for t in known if rng.random() < 0.5]}[cuts]
+        columns[m.id], elided[m.id] = thinned(m.id, whole[m.id], thinning, cut_times, plans)
     thin = Inputs({}, batch_events, period=period, columns=columns, elided=elided)
     return Case(whole, Inputs({}, batch_events, period=period, columns=whole), thin,
-                refused(PLANT, thin, period))
+                refused(PLANT, thin, period), plans)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32), trouble=st.sampled_from(["none", "gap", "missing", "glitch", "rollover",
-                                                            "too fast"]))
-def test_thinned_readings_give_the_result_of_the_whole_readings(seed: int, trouble: str) -> None:
-    c = case(seed, trouble)
+                                                            "too fast"]),
+       cuts=st.sampled_from(["none", "known", "some"]))
+def test_thinned_readings_give_the_result_of_the_whole_readings(seed: int, trouble: str, cuts: str) -> None:
+    c = case(seed, trouble, cuts)
     if trouble in ("glitch", "rollover"):
         assert "m1" in c.refusals  # a break elsewhere in the series: classified whole
     assert numbers(c.accepted()) == numbers(c.full)
 
 
-def test_thinning_keeps_few_of_an_ordinary_meters_readings() -> None:
-    c = case(0, "none")
+@pytest.mark.parametrize("cuts", ["none", "known"])
+def test_thinning_keeps_few_of_an_ordinary_meters_readings(cuts: str) -> None:
+    c = case(0, "none", cuts)
     assert c.refusals == {"m2"}  # its rollover is a break
+    # with every cut known when packed, no elidable block needs its data read
+    assert (c.plans["thin"] == 0 and c.plans["cuts"] > 0) if cuts == "known" else c.plans["cuts"] == 0
     for meter in ("m1", "dry"):
         assert len(c.thin.columns[meter][0]) < len(c.whole[meter][0]) / 4
         assert len(c.thin.columns[meter][0]) + sum(e.readings for e in c.thin.elided[meter]) == len(
@@ -251,3 +276,20 @@ def test_a_stored_summary_reads_back_exactly(pairs: list[tuple[int, float]]) -> 
 @pytest.mark.parametrize("stored", [None, 3.0, "", "not base64!", "AAAA"])
 def test_a_missing_or_foreign_summary_reads_as_none(stored: object) -> None:
     assert summary_from(5, stored) is None
+
+
+CUT_SHORT = cuts_text(Cuts([1], [0], ([1], [1.0])))[:-4]
+
+
+@pytest.mark.parametrize("stored", [None, "", "not base64!", "AAAA", CUT_SHORT])
+def test_missing_or_foreign_cuts_read_as_none(stored: object) -> None:
+    assert cuts_from(stored) is None
+
+
+def test_cuts_cover_the_needed_times_within_a_poll_of_a_cut_known_when_packed() -> None:
+    times = [T0 + k * S for k in range(60)]
+    cuts = cuts_of(times, [float(k) for k in range(60)], [T0 + 30 * S + 7], S, 6 * 2.5 * S)
+    assert cuts_from(cuts_text(cuts)) == cuts
+    assert cuts.indexes == list(range(25, 37))
+    assert cuts.cover([T0 + 30 * S + 7 - S // 2, T0 + 30 * S + 7 + S], S)
+    assert not cuts.cover([T0 + 30 * S + 7 + S + 1], S)
