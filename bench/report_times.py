@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
 
@@ -47,6 +46,7 @@ from cloud.results import (
 )
 from cloud.settle import settle
 from config.plant import PlantModel, load_plant
+from tests.recording import RecordingTransport, Request
 from tests.servers import InfluxDB
 
 SLOW_S = 10.0
@@ -71,32 +71,6 @@ def _restamped(template: BatchResult, plant: Plant) -> list[str]:
             "batch_id": batch_id, "line": line, "start_ms": start * 1000, "end_ms": end * 1000}))
         for batch_id, line, start, end in plant.windows()
     ]
-
-
-@dataclass(frozen=True)
-class Request:
-    began: float
-    answered: float
-    q: str
-
-
-class Recording(httpx.AsyncBaseTransport):
-    """The recompute's own client's transport: every query request it sends, and when."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.requests: list[Request] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        began = time.perf_counter()
-        response = await self.inner.handle_async_request(request)
-        if request.url.path == "/query":
-            q = parse_qs((await request.aread()).decode()).get("q", [""])[0]
-            self.requests.append(Request(began, time.perf_counter(), q))
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def waves(requests: list[Request]) -> list[list[str]]:
@@ -134,7 +108,7 @@ def _store_floor(client: httpx.AsyncClient, database: str, recorded: list[list[s
 async def _recorded(model: PlantModel, server: InfluxDB, one: Window, now_ms: int, settled: bool
                     ) -> list[list[str]]:
     """The requests of one recompute by a client of its own, in waves."""
-    recording = Recording()
+    recording = RecordingTransport()
     influx = InfluxHttp(server.url, server.database, timeout=600, transport=recording)
     try:
         await recompute(influx, model, one, now_ms, settled=settled)

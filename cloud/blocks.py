@@ -156,11 +156,11 @@ class Summary(NamedTuple):
     rising: bool
     """No reading below the one before it."""
     max_rise_per_ms: float
-    phase_ms: int = 0
+    phase_ms: int
     """The readings' times modulo `phase_of_ms` (the meter's poll interval) lie in the arc of
     `phase_span_ms` from here (cloud.attribution.elision.alone_in_slots)."""
-    phase_span_ms: int = 0
-    phase_of_ms: int = 0
+    phase_span_ms: int
+    phase_of_ms: int
 
 
 SUMMARY_FIELD = "summary"
@@ -306,6 +306,12 @@ KEPT_AROUND = 5
 and the `edge` readings a span's query keeps past its ends (glitch_max_samples + 1 = 4)."""
 
 
+def cut_reach_ms(gap_limit_ms: float) -> float:
+    """How far outside a block a needed time still reaches into it: the readings kept around
+    it span at most this much, every step of an elidable block being at most gap_limit_ms."""
+    return (KEPT_AROUND + 1) * gap_limit_ms
+
+
 @dataclass(frozen=True)
 class Thinning:
     """How a meter's blocks may be thinned (cloud.attribution.elision): the times attribution
@@ -323,7 +329,7 @@ class Thinning:
     def touching(self, summary: Summary) -> list[int]:
         """The needed times inside the block, or so near it that the readings kept around them
         reach into the block (every step of an elidable block is at most gap_limit_ms)."""
-        reach = (KEPT_AROUND + 1) * self.gap_limit_ms
+        reach = cut_reach_ms(self.gap_limit_ms)
         return self.needed[bisect_left(self.needed, summary.first_ms - reach):
                            bisect_right(self.needed, summary.last_ms + reach)]
 
@@ -349,10 +355,15 @@ class Thinning:
             if start - half <= summary.last_ms and summary.first_ms <= end + half)
 
 
+def _elision(summary: Summary, after_ms: int, before_ms: int, readings: int) -> Elision:
+    """Readings of the block between two kept ones, bounded by the block's summary."""
+    return Elision(after_ms, before_ms, readings, summary.min_step_ms, summary.max_step_ms, summary.phase_ms,
+                   summary.phase_span_ms, summary.phase_of_ms)
+
+
 def _spanning(summary: Summary) -> Elision:
     """The elision of every reading of the block but the first and last."""
-    return Elision(summary.first_ms, summary.last_ms, summary.n - 2, summary.min_step_ms, summary.max_step_ms,
-                   summary.phase_ms, summary.phase_span_ms, summary.phase_of_ms)
+    return _elision(summary, summary.first_ms, summary.last_ms, summary.n - 2)
 
 
 Thinned = tuple[list[int], list[float], list[Elision]]
@@ -382,9 +393,7 @@ def thinned(times: Sequence[int], values: Sequence[float], summary: Summary,
         i = bisect_left(times, t)
         keep.update(range(max(0, i - KEPT_AROUND), min(n, i + KEPT_AROUND)))
     kept = sorted(keep)
-    bounds = (summary.min_step_ms, summary.max_step_ms, summary.phase_ms, summary.phase_span_ms,
-              summary.phase_of_ms)
-    elided = [Elision(times[a], times[b], b - a - 1, *bounds) for a, b in pairwise(kept) if b - a > 1]
+    elided = [_elision(summary, times[a], times[b], b - a - 1) for a, b in pairwise(kept) if b - a > 1]
     return [times[k] for k in kept], [values[k] for k in kept], elided
 
 
@@ -453,9 +462,7 @@ class Cuts(NamedTuple):
         kept.setdefault(0, (summary.first_ms, summary.first_v))
         kept.setdefault(summary.n - 1, (summary.last_ms, summary.last_v))
         order = sorted(kept)
-        bounds = (summary.min_step_ms, summary.max_step_ms, summary.phase_ms, summary.phase_span_ms,
-                  summary.phase_of_ms)
-        elided = [Elision(kept[a][0], kept[b][0], b - a - 1, *bounds)
+        elided = [_elision(summary, kept[a][0], kept[b][0], b - a - 1)
                   for a, b in pairwise(order) if b - a > 1]
         return [kept[k][0] for k in order], [kept[k][1] for k in order], elided
 

@@ -170,17 +170,7 @@ class InfluxHttp:
         decoded rows are dropped before it resumes: a batch's readings are tens of thousands
         of rows, which would otherwise start collections while they are alive.
         """
-        response = await self._post_query(influxql)
-        with paused_gc():
-            result = _decoded(response)["results"][0]
-            if "error" in result:
-                raise InfluxError(400, result["error"])
-            answer = [Series(s["name"], s.get("tags") or {}, s["columns"], s["values"])
-                      for s in result.get("series", [])]
-            del result
-            taken = take(answer)
-            del answer
-        return taken
+        return await self.query_many_into([influxql], lambda answers: take(answers[0]))
 
 
     async def _post_query(self, q: str) -> httpx.Response:

@@ -19,7 +19,7 @@ import json
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cloud import influxql
@@ -418,9 +418,8 @@ async def load_inputs(influx: InfluxHttp, plant: PlantModel, window: Window,
     if not refusals:
         return inputs
     whole = await load_columns(influx, [m for m in meters if m.id in refusals], span, edge, settled_before_ms)
-    return Inputs({}, batch_events, weighings, period=period, starting_in=(window.from_ms, window.to_ms),
-                  columns={**readings, **whole},
-                  elided={k: v for k, v in inputs.elided.items() if k not in refusals})
+    return replace(inputs, columns={**readings, **whole},
+                   elided={k: v for k, v in inputs.elided.items() if k not in refusals})
 
 
 def _thinning(plant: PlantModel, meters: Sequence[Meter], events: list[BatchEvent],

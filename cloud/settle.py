@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from cloud import influxql
+from cloud.attribution.elision import poll_ms
 from cloud.attribution.emissions import change_points, curves_for
 from cloud.blocks import (
     BLOCK_MS,
     CUTS_FIELD,
-    KEPT_AROUND,
     MEASUREMENT,
     SETTLE_DELAY_MS,
     STALE_MEASUREMENT,
@@ -36,6 +36,7 @@ from cloud.blocks import (
     block_of,
     block_start,
     block_starts,
+    cut_reach_ms,
     cuts_from,
     stale,
     summary_from,
@@ -338,6 +339,7 @@ async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int
     groups: dict[str, list[str]] = {}
     for m in plant.meters:
         groups.setdefault(m.quantity, []).append(m.id)
+    changes = {m.id: change_points(curves_for(plant.factor_sets, m).values()) for m in plant.meters}
     meters = {m.id: m for m in plant.meters}
     totals = Settled(0, 0, 0, 0)
     for chunk in range(block_start(from_ms), last_start + 1, CHUNK_MS):
@@ -346,7 +348,8 @@ async def settle(influx: InfluxHttp, plant: PlantModel, from_ms: int, to_ms: int
                                           chunk_last + BLOCK_MS + CUT_LOOKAROUND_MS)
         for quantity, ids in groups.items():
             for k in range(0, len(ids), DEVICES_PER_STATEMENT):
-                packing = {i: _packing(plant, meters[i], events) for i in ids[k:k + DEVICES_PER_STATEMENT]}
+                packing = {i: _packing(plant, meters[i], events, changes[i])
+                           for i in ids[k:k + DEVICES_PER_STATEMENT]}
                 done = await _settle_chunk(influx, quantity, packing, chunk, chunk_last, now_ms)
                 totals = totals.plus(done)
     return totals
@@ -363,7 +366,6 @@ async def _batch_event_times(influx: InfluxHttp, from_ms: int, to_ms: int) -> li
     return sorted({int(row[0]) for series in await influx.query(q) for row in series.values})
 
 
-def _packing(plant: PlantModel, meter: Meter, events: list[int]) -> Packing:
-    poll = round(meter.poll_interval_s * 1000)
-    changes = change_points(curves_for(plant.factor_sets, meter).values())
-    return Packing(poll, (KEPT_AROUND + 1) * plant.gap_factor * poll, sorted({*events, *changes}))
+def _packing(plant: PlantModel, meter: Meter, events: list[int], changes: list[int]) -> Packing:
+    poll = poll_ms(meter)
+    return Packing(poll, cut_reach_ms(plant.gap_factor * poll), sorted({*events, *changes}))

@@ -112,10 +112,14 @@ def refused(plant: PlantModel, inputs: Inputs, period: tuple[int, int]) -> set[s
 
 
 def _targets(inputs: Inputs) -> list[BatchWindow]:
-    windows = pair_batches(inputs.batch_events)
-    if inputs.starting_in is None:
+    return _starting(pair_batches(inputs.batch_events), inputs.starting_in)
+
+
+def _starting(windows: list[BatchWindow], starting_in: tuple[int, int] | None) -> list[BatchWindow]:
+    """The batches reported: those starting in `starting_in`, or every complete batch."""
+    if starting_in is None:
         return windows
-    return [w for w in windows if inputs.starting_in[0] <= w.start_ms <= inputs.starting_in[1]]
+    return [w for w in windows if starting_in[0] <= w.start_ms <= starting_in[1]]
 
 
 def _reading_times(inputs: Inputs, meter: str) -> list[int]:
@@ -169,7 +173,7 @@ def _wanted(
     """The batches to report and the meters they need: results cost per batch and per meter."""
     if starting_in is None:
         return windows, list(plant.meters)
-    wanted = [w for w in windows if starting_in[0] <= w.start_ms <= starting_in[1]]
+    wanted = _starting(windows, starting_in)
     needed = {m.id for w in wanted for m in _relevant(plant, w)}
     return wanted, [m for m in plant.meters if m.id in needed]
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 
-import httpx
 import pytest
 
 from cloud.attribution.model import BatchResult
@@ -18,6 +16,7 @@ from cloud.results import Window, load_inputs, recompute
 from cloud.settle import settle
 from config.plant import PlantModel
 from config.wire import BatchEnded, BatchStarted, EventsMessage
+from tests.recording import RecordingTransport
 from tests.servers import InfluxDB
 
 pytestmark = pytest.mark.integration
@@ -103,22 +102,6 @@ async def influx(influxdb: InfluxDB) -> AsyncIterator[InfluxHttp]:
     await client.close()
 
 
-class Asked(httpx.AsyncBaseTransport):
-    """A client's transport that keeps every statement it sends."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.statements: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/query":
-            self.statements += parse_qs((await request.aread()).decode()).get("q", [""])[0].split(";")
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def numbers(results: list[BatchResult]) -> list[dict[str, object]]:
     return [r.model_dump(exclude={"revision", "computed_at_ms"}) for r in results]
 
@@ -141,7 +124,7 @@ async def test_long_batches_from_thinned_blocks_give_the_numbers_of_the_readings
         if batch.line == "line1":
             assert thinned == {"m1", "m3", "dry"}
             assert len(inputs.columns["m1"][0]) < len(POLLS) / 10
-        asked = Asked()
+        asked = RecordingTransport()
         watched = InfluxHttp(influx.url, influx.database, transport=asked)
         outcome = await recompute(watched, PLANT, one, NOW + 1)
         await watched.close()
