@@ -43,8 +43,12 @@ def _wait_for(driver: WebDriver, css: str) -> None:
 
 
 def _table_ids(driver: WebDriver) -> list[str]:
-    rows = driver.find_elements(By.CSS_SELECTOR, "#batches tbody tr")
-    return [row.get_attribute("data-batch") or "" for row in rows]
+    # read in one script: rows found one call and read in the next go stale when the table
+    # re-renders between the two (seen once in CI)
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#batches tbody tr'),"
+        " row => row.getAttribute('data-batch') || '')")
+    return [str(i) for i in ids]
 
 
 def test_batch_table_shows_sorts_and_filters_the_batches(
