@@ -1,9 +1,9 @@
-"""Settled blocks: one meter's counter readings over an aligned 10-minute block, packed in one point.
+"""Settled blocks: one meter's counter readings over an aligned hour, packed in one point.
 
 A one-batch recompute reads every counter reading of its meters, and InfluxDB 1.x spends
 about a microsecond per point serving them (a 22-minute batch of 48 meters: 62k points,
 90-130 ms before any Python runs). Once a block's readings have settled, `cloud.settle`
-packs them into one `counter_block` point (an empty block too, so "nothing there" is
+packs them into one `counter_hour` point (an empty block too, so "nothing there" is
 known): the same times and values, exactly, so attribution from blocks gives the very
 numbers it gives from the readings.
 
@@ -33,7 +33,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
 from operator import itemgetter, le, mod, sub, truediv
@@ -42,17 +42,23 @@ from typing import Any, NamedTuple
 from cloud import lineprotocol as lp
 from cloud.attribution.elision import Elision, alone_in_slots
 
-BLOCK_MS = 600_000
-"""Aligned to the epoch, as InfluxQL's GROUP BY time(10m) is, so marks grouped by it line up."""
-MEASUREMENT = "counter_block"
+BLOCK_MS = 3_600_000
+"""Aligned to the epoch, as InfluxQL's GROUP BY time(1h) is, so marks grouped by it line up.
+An hour: a 10.8 h batch's recompute plans 11 blocks a meter, not 65 (the per-block Python
+was most of it), and a 1 Hz meter's hour fits a string field even when its values do not
+compress (about 48 kB)."""
+MEASUREMENT = "counter_hour"
+"""Blocks were 10 minutes long, in `counter_block`, before 2026-12-04: a new name, so those are
+never taken for hours (DROP MEASUREMENT counter_block frees their space)."""
 STALE_MEASUREMENT = "block_stale"
 SETTLE_DELAY_MS = 600_000
 """A block is packed once it ended this long ago; a gateway online delivers within seconds."""
 STALE_MARGIN_MS = 300_000
 """A mark this long before a block was packed still makes it stale (see the module's doc)."""
 MAX_PACKED_CHARS = 60_000
-"""InfluxDB 1.x refuses a string field over 64 KB: a block this big (polls faster than ~4 Hz)
-is not packed, and its meter's readings are read as they are."""
+"""InfluxDB 1.x refuses a string field over 64 KB: a block this big (polls faster than about
+1 Hz when the values do not compress, ~4 Hz when they do) is stored with its summary and
+cuts but not its readings; where those are needed its meter's readings are read as they are."""
 _FORMAT = 1
 _HEADER = 5
 """Format byte, then the reading count as 4 bytes little-endian."""
@@ -246,16 +252,16 @@ def elidable(summary: Summary, rate_per_ms: float | None, poll_ms: int, gap_limi
 
 def block_line(block: Block, settled_at_ms: int, poll_ms: int, cut_times: Sequence[int] = (),
                reach_ms: float = 0.0) -> tuple[str, bool]:
-    """The block's `counter_block` point, and whether it holds its readings: a block too big
-    for a string field is stored with its count and no data, so it is known and not retried.
-    A block holding its readings carries their summary too."""
+    """The block's `counter_hour` point, and whether it holds its readings: a block too big
+    for a string field is stored without them, so it is known and not retried. A block with
+    readings carries their summary and cuts, whether or not they fit."""
     packed = pack(block.times, block.values) if block.times else ""
     fits = len(packed) <= MAX_PACKED_CHARS
     fields: dict[str, lp.FieldValue] = {
         "n": float(len(block.times)), "data": packed if fits else "", "settled_at_ms": float(settled_at_ms),
     }
     summary = summary_of(block.times, block.values, poll_ms)
-    if fits and summary is not None:
+    if summary is not None:
         fields[SUMMARY_FIELD] = summary_text(summary)
         fields[CUTS_FIELD] = cuts_text(cuts_of(block.times, block.values, cut_times, poll_ms, reach_ms))
     tags = {"device": block.device, "quantity": block.quantity}
@@ -341,12 +347,22 @@ class Thinning:
         summary and the readings it keeps around the cuts known when it was packed; "thin":
         read it, keep the readings around the needed times; "whole": read it, keep every
         reading."""
+        return self._planned(summary, lambda: cuts)[0]
+
+    def plan_stored(self, summary: Summary | None, cuts_text: object) -> tuple[str, Cuts | None]:
+        """`plan`, and the Cuts, parsed from their stored text (`cuts_text`) only when a needed
+        time touches the block and the block is elidable (the only case they decide)."""
+        return self._planned(summary, lambda: cuts_from(cuts_text))
+
+    def _planned(self, summary: Summary | None,
+                 cuts_of: Callable[[], Cuts | None]) -> tuple[str, Cuts | None]:
         if summary is None or not self.elidable(summary):
-            return "summary" if summary is not None and summary.n <= 2 else "whole"
+            return ("summary" if summary is not None and summary.n <= 2 else "whole"), None
         touching = self.touching(summary)
         if not touching:
-            return "summary"
-        return "cuts" if cuts is not None and cuts.cover(touching, self.poll_ms) else "thin"
+            return "summary", None
+        cuts = cuts_of()
+        return ("cuts" if cuts is not None and cuts.cover(touching, self.poll_ms) else "thin"), cuts
 
     def elidable(self, summary: Summary) -> bool:
         half = self.poll_ms // 2

@@ -30,9 +30,9 @@ from cloud.attribution.elision import Elision, elision_allowed, needed_times, po
 from cloud.attribution.engine import Attribution, Inputs, attribute, counter_spec, refused
 from cloud.attribution.model import BatchResult, BatchSummary
 from cloud.attribution.scrap import Weighing
-from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, Thinning, block_start, block_starts
+from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS, Thinning, block_start
 from cloud.influx import InfluxHttp, Series
-from cloud.settle import THIN_FROM_BLOCKS, settled_columns, thin_settled_columns
+from cloud.settle import settled_columns, thin_settled_columns
 from config.plant import Meter, PlantModel
 
 MARGIN_MS = 3_600_000
@@ -168,8 +168,7 @@ class Elided:
 async def _group_from_blocks(influx: InfluxHttp, g: SpanGroup, thin: Elided | None
                              ) -> dict[str, tuple[list[int], list[float], list[Elision]]]:
     ids = [m.id for m in g.meters]
-    long = len(block_starts(g.wider.from_ms, g.wider.to_ms)) > THIN_FROM_BLOCKS
-    thinning = {i: thin.thinning[i] for i in ids if i in thin.thinning} if thin is not None and long else {}
+    thinning = {i: thin.thinning[i] for i in ids if i in thin.thinning} if thin is not None else {}
     whole = [i for i in ids if i not in thinning]
     found = await asyncio.gather(
         thin_settled_columns(influx, g.quantity, thinning, g.wider.from_ms, g.wider.to_ms),
@@ -356,13 +355,29 @@ def _batch_key(row: dict[str, Any]) -> tuple[str, str]:
     return row.get("line") or "", row.get("batch_id") or ""
 
 
+STARTS_CLUSTER_MS = 6 * 3_600_000
+"""Start events this close together are read by one statement over their span: InfluxDB
+charges a statement about a millisecond, and a plant starts a few batches an hour."""
+
+
+def _clustered(times: list[int], within_ms: int) -> list[Window]:
+    """Sorted times as the spans of runs whose neighbours are at most `within_ms` apart."""
+    spans: list[Window] = []
+    for t in times:
+        if spans and t - spans[-1].to_ms <= within_ms:
+            spans[-1] = Window(spans[-1].from_ms, t)
+        else:
+            spans.append(Window(t, t))
+    return spans
+
+
 async def _whole_starts(influx: InfluxHttp, starts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The start events of `starts` (rows with ids and times) with all their fields."""
     if not starts:
         return []
     wanted = {_batch_key(r) for r in starts}
-    statements = [f"SELECT * FROM \"event\" WHERE \"kind\" = 'batch_started' AND {Window(t, t).where()}"
-                  for t in sorted({int(r["time"]) for r in starts})]
+    statements = [f"SELECT * FROM \"event\" WHERE \"kind\" = 'batch_started' AND {span.where()}"
+                  for span in _clustered(sorted({int(r["time"]) for r in starts}), STARTS_CLUSTER_MS)]
     rows: list[dict[str, Any]] = await influx.query_many_into(statements, lambda answers: [
         row for answer in answers for series in answer for row in series.rows()])
     return [r for r in rows if _batch_key(r) in wanted]

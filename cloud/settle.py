@@ -37,7 +37,6 @@ from cloud.blocks import (
     block_start,
     block_starts,
     cut_reach_ms,
-    cuts_from,
     stale,
     summary_from,
     thin_blocks,
@@ -176,11 +175,6 @@ async def settled_columns(influx: InfluxHttp, quantity: str, devices: Sequence[s
     return out
 
 
-THIN_FROM_BLOCKS = 8
-"""A span over this many blocks is read thinned (`thin_settled_columns`): first the summaries,
-then the data of the blocks that need it; a shorter one is read in one go (`settled_columns`)."""
-
-
 def _data_queries(quantity: str, wanted: Sequence[Key]) -> list[str]:
     """The packed data of the (device, block) pairs: one statement per block start."""
     by_start: dict[int, list[str]] = {}
@@ -215,9 +209,7 @@ _READ = ("thin", "whole")
 
 def _plan(thinning: Thinning, block: Stored) -> Plan:
     """The block's plan; its stored Cuts read only where a needed time touches it."""
-    summary = block.summary
-    cuts = cuts_from(block.cuts) if summary is not None and thinning.touches(summary) else None
-    return thinning.plan(summary, cuts), cuts
+    return thinning.plan_stored(block.summary, block.cuts)
 
 
 def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dict[Key, Plan],

@@ -69,6 +69,8 @@ def batch_lines() -> list[str]:
 
 ALL_POLLS = range(0, (END - T0) // S + 1)
 WINDOW = Window(T0, END)
+SETTLED = END + BLOCK_MS + SETTLE_DELAY_MS
+"""When every block holding [T0, END] may be packed."""
 
 
 @pytest.fixture
@@ -91,7 +93,7 @@ async def whole_plant_from_readings(influx: InfluxHttp, now: int) -> Outcome:
 
 
 async def test_blocks_give_the_very_numbers_of_the_readings_they_hold(influx: InfluxHttp) -> None:
-    now = END + 2 * SETTLE_DELAY_MS
+    now = SETTLED
     from_readings = await whole_plant_from_readings(influx, now)
     [a, _b] = from_readings.current()
     assert {d.kind for d in a.discontinuities} == {"glitch", "rollover"}
@@ -113,7 +115,7 @@ async def test_a_late_reading_makes_its_block_stale_until_it_is_packed_again(inf
     lines = [line for meter in ("m1", "dry") for line in reading_lines(meter, ALL_POLLS)]
     await influx.write_lines(lines + reading_lines("m2", on_time), precision="ms")
     await influx.write_lines(batch_lines(), precision="ns")
-    packed_at = END + 2 * SETTLE_DELAY_MS
+    packed_at = SETTLED
     await settle(influx, PLANT, T0, END, packed_at)
 
     # the collector writes the late readings with their marks, by its clock at the write
@@ -136,7 +138,7 @@ async def test_a_late_reading_makes_its_block_stale_until_it_is_packed_again(inf
 
 
 async def test_blocks_not_yet_packed_are_read_as_readings(influx: InfluxHttp) -> None:
-    now = END + 2 * SETTLE_DELAY_MS
+    now = SETTLED
     from_readings = await whole_plant_from_readings(influx, now)
     done = await settle(influx, PLANT, T0, T0 + 20 * MINUTE, now)  # batch B's later blocks stay unpacked
     assert done.packed > 0

@@ -68,19 +68,24 @@ def test_the_grid_holds_both_ends_and_a_block_takes_only_its_own_readings() -> N
     assert (block.times, block.values) == ([T0, T0 + BLOCK_MS - 1], [2.0, 3.0])
 
 
-def test_a_block_too_big_for_a_string_field_keeps_its_count_without_data() -> None:
-    # random doubles do not deflate: 8 bytes each, 4/3 in base64
-    n = MAX_PACKED_CHARS // 8
+def _incompressible(n: int) -> list[float]:
+    """Doubles whose low 52 bits are random: they hardly deflate (8 bytes each)."""
     noise = random.Random(1)
-    values = [struct.unpack("<d", struct.pack("<Q", 0x3FF0000000000000 + noise.getrandbits(52)))[0]
-              for _ in range(n)]
-    block = Block("m1", "kwh", T0, list(range(T0, T0 + n)), values)
+    return [struct.unpack("<d", struct.pack("<Q", 0x3FF0000000000000 + noise.getrandbits(52)))[0]
+            for _ in range(n)]
+
+
+def test_a_block_too_big_for_a_string_field_keeps_its_count_and_summary_without_data() -> None:
+    # 8 bytes a value, 4/3 in base64
+    n = MAX_PACKED_CHARS // 8
+    block = Block("m1", "kwh", T0, list(range(T0, T0 + n)), _incompressible(n))
     line, fits = block_line(block, settled_at_ms=5, poll_ms=1)
     assert not fits
-    assert f'n={float(n)!r},data="",settled_at_ms=5.0 {T0}' in line
+    assert f'n={float(n)!r},data="",settled_at_ms=5.0,summary="' in line
+    assert line.endswith(f" {T0}")
     small, fits = block_line(Block("m1", "kwh", T0, [T0], [1.5]), settled_at_ms=5, poll_ms=1)
     assert fits
-    assert small.startswith("counter_block,device=m1,quantity=kwh n=1.0,data=")
+    assert small.startswith("counter_hour,device=m1,quantity=kwh n=1.0,data=")
 
 
 def test_only_readings_whose_block_may_be_packed_are_marked_once_per_block() -> None:
@@ -106,3 +111,11 @@ def test_a_block_is_stale_when_marked_after_it_was_packed_less_the_margin() -> N
     assert not stale(packed - STALE_MARGIN_MS, packed)
     assert stale(packed - STALE_MARGIN_MS + 1, packed)
     assert stale(packed + 1, packed)
+
+
+def test_an_hour_of_one_hertz_readings_fits_even_when_its_values_do_not_compress() -> None:
+    jitter = random.Random(2)
+    times = [T0 + k * 1000 + jitter.randrange(40) for k in range(BLOCK_MS // 1000)]
+    line, fits = block_line(Block("m1", "kwh", T0, times, _incompressible(len(times))), 5, poll_ms=1000)
+    assert fits
+    assert 'data=""' not in line

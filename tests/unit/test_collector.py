@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cloud.blocks import BLOCK_MS
+from cloud.blocks import BLOCK_MS, SETTLE_DELAY_MS
 from cloud.collector import Collector
 from cloud.influx import InfluxError, RejectedLine
 from cloud.metrics import Metrics
@@ -135,10 +135,10 @@ def marks(store: FakeStore) -> list[str]:
 
 async def test_readings_whose_block_may_be_settled_are_written_with_a_stale_mark() -> None:
     now_ms = NOW_NS // 1_000_000
-    hour_ago = now_ms - 3_600_000
+    long_ago = now_ms - 2 * BLOCK_MS
     store = FakeStore()
-    await collect([reading_at(1, now_ms), reading_at(2, hour_ago), reading_at(3, hour_ago + 1)], store)
-    start = hour_ago - hour_ago % BLOCK_MS
+    await collect([reading_at(1, now_ms), reading_at(2, long_ago), reading_at(3, long_ago + 1)], store)
+    start = long_ago - long_ago % BLOCK_MS
     assert marks(store) == [f"block_stale,device=m1 marked_at_ms={float(now_ms)!r} {start * 1_000_000}"]
 
     fresh = FakeStore()
@@ -147,14 +147,15 @@ async def test_readings_whose_block_may_be_settled_are_written_with_a_stale_mark
 
 
 async def test_a_retried_write_marks_by_the_clock_of_the_attempt_that_stores_it() -> None:
-    # InfluxDB is down for 20 minutes: readings fresh at the first attempt may be in a block
-    # packed meanwhile, so the attempt that succeeds carries their mark
+    # InfluxDB is down for longer than a block and the settle delay: readings fresh at the
+    # first attempt may be in a block packed meanwhile, so the attempt that succeeds carries
+    # their mark
     clock = [NOW_NS]
 
     class SlowStore(FakeStore):
         async def store(self, lines: list[str], precision: str = "ns") -> list[RejectedLine]:
             if self.failures:
-                clock[0] += 20 * 60 * 1_000_000_000
+                clock[0] += (BLOCK_MS + SETTLE_DELAY_MS) * 1_000_000
             return await super().store(lines, precision)
 
     store = SlowStore(failures=1)
