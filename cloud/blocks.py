@@ -34,7 +34,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise, repeat
 from operator import itemgetter, le, mod, sub, truediv
 from typing import Any, NamedTuple
@@ -362,7 +362,15 @@ class Thinning:
         if not touching:
             return "summary", None
         cuts = cuts_of()
-        return ("cuts" if cuts is not None and cuts.cover(touching, self.poll_ms) else "thin"), cuts
+        held = cuts.held(summary, touching) if cuts is not None else None
+        return ("cuts", held) if held is not None else ("thin", None)
+
+    def near(self, from_ms: int, to_ms: int) -> Thinning:
+        """This thinning for readings in [from_ms, to_ms] only: without the needed times too
+        far out to keep any of them."""
+        reach = cut_reach_ms(self.gap_limit_ms)
+        first, last = bisect_left(self.needed, from_ms - reach), bisect_right(self.needed, to_ms + reach)
+        return replace(self, needed=self.needed[first:last])
 
     def elidable(self, summary: Summary) -> bool:
         half = self.poll_ms // 2
@@ -394,23 +402,42 @@ def from_summary(summary: Summary) -> Thinned:
     return [summary.first_ms, summary.last_ms], [summary.first_v, summary.last_v], elided
 
 
-def thinned(times: Sequence[int], values: Sequence[float], summary: Summary,
-            needed: Sequence[int]) -> Thinned:
-    """An elidable block's readings: the first, the last and KEPT_AROUND each side of every
-    needed time; what lies between kept readings elided, bounded by the block's steps.
-    `times` and `values` may be arrays: only the kept ones become Python numbers."""
-    n = len(times)
+def kept_positions(summary: Summary, touching: Sequence[int],
+                   position_of: Callable[[int], int | None]) -> set[int] | None:
+    """The positions a thinned block keeps: its first and last, KEPT_AROUND each side of the
+    position of every touching time inside it (`position_of`: of the first reading at or after
+    the time), and its first or last KEPT_AROUND for a touching time before or after it. None
+    where `position_of` cannot tell."""
+    n = summary.n
     keep = {0, n - 1}
-    inside = needed[bisect_left(needed, times[0]):bisect_left(needed, times[-1] + 1)]
-    if len(inside) < len(needed):  # a time before or after the block: the readings at that end
+    if touching and touching[0] < summary.first_ms:
         keep.update(range(min(n, KEPT_AROUND)))
+    if touching and touching[-1] > summary.last_ms:
         keep.update(range(max(0, n - KEPT_AROUND), n))
-    for t in inside:
-        i = bisect_left(times, t)
+    for t in touching[bisect_left(touching, summary.first_ms):bisect_right(touching, summary.last_ms)]:
+        i = position_of(t)
+        if i is None:
+            return None
         keep.update(range(max(0, i - KEPT_AROUND), min(n, i + KEPT_AROUND)))
-    kept = sorted(keep)
-    elided = [_elision(summary, times[a], times[b], b - a - 1) for a, b in pairwise(kept) if b - a > 1]
-    return [times[k] for k in kept], [values[k] for k in kept], elided
+    return keep
+
+
+def _thinned_at(kept: Sequence[int], times: Sequence[int], values: Sequence[float],
+                summary: Summary) -> Thinned:
+    """The readings at the kept positions (sorted; `times` and `values` are those readings),
+    what lies between them elided, bounded by the block's steps."""
+    elided = [_elision(summary, times[k], times[k + 1], b - a - 1)
+              for k, (a, b) in enumerate(pairwise(kept)) if b - a > 1]
+    return list(times), list(values), elided
+
+
+def thinned(times: Sequence[int], values: Sequence[float], summary: Summary,
+            touching: Sequence[int]) -> Thinned:
+    """An elidable block's readings at its `kept_positions` for the needed times touching it
+    (`Thinning.touching`). `times` and `values` may be arrays: only the kept ones become
+    Python numbers."""
+    kept = sorted(kept_positions(summary, touching, lambda t: bisect_left(times, t)) or ())
+    return _thinned_at(kept, [times[k] for k in kept], [values[k] for k in kept], summary)
 
 
 class Part(NamedTuple):
@@ -421,10 +448,10 @@ class Part(NamedTuple):
     readings: tuple[Sequence[int], Sequence[float]] | None
     """Unpacked (lists or arrays), unless the plan is "summary" or "cuts"."""
     cuts: Cuts | None = None
-    """For the plan "cuts"."""
+    """For the plan "cuts": `Cuts.held` for the block's needed times."""
 
 
-def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
+def thin_blocks(parts: Sequence[Part], thinning: Thinning) -> Thinned:
     """A device's blocks in time order as one thinned series."""
     times: list[int] = []
     values: list[float] = []
@@ -437,7 +464,7 @@ def thin_blocks(parts: Sequence[Part], needed: Sequence[int]) -> Thinned:
         elif part.readings is None:
             raise ValueError(f"a block planned {part.plan!r} comes without its readings")
         elif part.plan == "thin" and part.summary is not None:
-            ts, vs, es = thinned(*part.readings, part.summary, needed)
+            ts, vs, es = thinned(*part.readings, part.summary, thinning.touching(part.summary))
         else:
             ts, vs, es = _listed(part.readings[0]), _listed(part.readings[1]), []
         times += ts
@@ -464,23 +491,42 @@ class Cuts(NamedTuple):
     """Positions in the block of the readings kept, sorted."""
     readings: tuple[list[int], list[float]]
 
-    def cover(self, needed: Sequence[int], poll_ms: int) -> bool:
-        for t in needed:
-            k = bisect_left(self.times, t - poll_ms)
-            if k == len(self.times) or self.times[k] > t + poll_ms:
-                return False
-        return True
+    def _position(self, t: int, summary: Summary) -> int | None:
+        """The position of the block's first reading at or after `t`, when the cuts tell it:
+        the kept reading after `t` follows the kept one before it with none between."""
+        if t <= summary.first_ms:
+            return 0
+        times, indexes = self.readings[0], self.indexes
+        j = bisect_left(times, t)
+        if j == 0 or j == len(times) or indexes[j - 1] + 1 != indexes[j]:
+            return None
+        return indexes[j]
+
+    def held(self, summary: Summary, touching: Sequence[int]) -> Cuts | None:
+        """These cuts with only the readings at the block's `kept_positions` for the needed
+        times touching it; None when they do not hold them all (the block must be read)."""
+        kept = kept_positions(summary, touching, lambda t: self._position(t, summary))
+        if kept is None:
+            return None
+        indexes, at = self.indexes, []
+        for k in sorted(kept):
+            j = bisect_left(indexes, k)
+            if j < len(indexes) and indexes[j] == k:
+                at.append(j)
+            elif 0 < k < summary.n - 1:  # the first and last come with the summary
+                return None
+        times, values = self.readings
+        return Cuts(self.times, [indexes[j] for j in at], ([times[j] for j in at], [values[j] for j in at]))
 
     def thinned(self, summary: Summary) -> Thinned:
-        """The block as its first, last and kept readings, the rest elided (as `thinned`)."""
+        """The block as its first, last and kept readings, the rest elided (as `thinned`; from
+        `held` cuts, exactly what `thinned` keeps from the block's readings)."""
         times, values = self.readings
         kept = dict(zip(self.indexes, zip(times, values, strict=True), strict=True))
         kept.setdefault(0, (summary.first_ms, summary.first_v))
         kept.setdefault(summary.n - 1, (summary.last_ms, summary.last_v))
         order = sorted(kept)
-        elided = [_elision(summary, kept[a][0], kept[b][0], b - a - 1)
-                  for a, b in pairwise(order) if b - a > 1]
-        return [kept[k][0] for k in order], [kept[k][1] for k in order], elided
+        return _thinned_at(order, [kept[k][0] for k in order], [kept[k][1] for k in order], summary)
 
 
 _CUTS_FORMAT = 1

@@ -225,7 +225,7 @@ def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dic
         if plan in _READ and not packed:
             return None
         parts.append(Part(block.summary, plan, unpack_arrays(packed) if packed else None, cuts))
-    return thin_blocks(parts, thinning.needed)
+    return thin_blocks(parts, thinning)
 
 
 def _sliced(readings: Thinned, from_ms: int, to_ms: int) -> Thinned:
@@ -253,6 +253,7 @@ async def thin_settled_columns(influx: InfluxHttp, quantity: str, thinning: dict
     devices = sorted(thinning)
     if not devices:
         return {}
+    thinning = {d: t.near(from_ms, to_ms) for d, t in thinning.items()}
     stored, marks = await asyncio.gather(
         stored_blocks(influx, quantity, devices, from_ms, to_ms, with_data=False, with_summary=True),
         stale_marks(influx, devices, from_ms, to_ms),

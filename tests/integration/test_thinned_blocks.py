@@ -4,6 +4,7 @@ very numbers of the readings all the same."""
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -138,3 +139,45 @@ async def test_long_batches_from_thinned_blocks_give_the_numbers_of_the_readings
         got, want = numbers(outcome.current())[0], numbers([batch])[0]
         assert {k: (got[k], want[k]) for k in got if got[k] != want[k]} == {}
     assert numbers((await recompute(influx, PLANT, WINDOW, NOW + 2)).current()) == numbers(from_readings)
+
+
+FAST = PlantModel.model_validate({
+    "lines": [{"id": "press"}],
+    "meters": [{"id": "f1", "line": "press", "poll_interval_s": 0.25, "max_power_kw": 1_000}],
+})
+QUARTER_S = 250
+
+
+def fast_reading_lines() -> list[str]:
+    """Three hours at 4 Hz, rising, whose values' low bits are noise: no hour of them packs
+    into a string field."""
+    noise = random.Random(7)
+    values = [100.0 + 0.001 * k + 1e-4 * noise.random() for k in range(3 * HOUR // QUARTER_S)]
+    return [f"reading,device=f1,gateway=gw,site=s energy_import_kwh={v!r} {T0 + k * QUARTER_S}"
+            for k, v in enumerate(values)]
+
+
+async def test_a_meter_too_fast_to_pack_is_passed_over_by_its_blocks_summaries_and_cuts(
+    influxdb: InfluxDB,
+) -> None:
+    influx = InfluxHttp(influxdb.url, influxdb.database)
+    started = BatchStarted(ts_ms=T0 + 40 * MINUTE + 3, device="lc", line="press", batch_id="P",
+                           product="cell")
+    ended = BatchEnded(ts_ms=T0 + 2 * HOUR + 20 * MINUTE, device="lc", line="press", batch_id="P",
+                       product="cell", good_units=10)
+    events = EventsMessage(site="s", gateway="gw", seq=1, events=[started, ended])
+    await influx.write_lines(fast_reading_lines(), precision="ms")
+    await influx.write_lines(event_lines(events), precision="ns")
+    window = Window(T0, T0 + 3 * HOUR)
+    [from_readings] = (await recompute(influx, FAST, window, NOW, settled=False)).current()
+    assert from_readings.completeness == 1.0
+
+    done = await settle(influx, FAST, T0, T0 + 3 * HOUR, NOW)
+    assert (done.packed, done.too_big) == (4, 3)  # the three hours P spans hold no readings
+    await influx.query('DELETE FROM "reading"')
+    one = Window(started.ts_ms, started.ts_ms)
+    inputs = await load_inputs(influx, FAST, one, NOW - 1)
+    assert inputs.elided["f1"]  # served by summaries and cuts alone: the readings are gone
+    [from_blocks] = (await recompute(influx, FAST, one, NOW + 1)).current()
+    assert numbers([from_blocks]) == numbers([from_readings])
+    await influx.close()

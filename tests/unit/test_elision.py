@@ -28,6 +28,7 @@ from cloud.blocks import (
     Thinning,
     block_of,
     block_starts,
+    cut_reach_ms,
     cuts_from,
     cuts_of,
     cuts_text,
@@ -38,6 +39,7 @@ from cloud.blocks import (
     summary_text,
     thin_blocks,
 )
+from cloud.blocks import thinned as thinned_block
 from config.plant import PlantModel
 
 S = 10_000
@@ -110,7 +112,7 @@ def thinned(meter_id: str, readings: Columns, thinning: Thinning, cut_times: lis
             parts.append(Part(summary, plan, None if unread else (block.times, block.values), cuts))
             if plans is not None:
                 plans[plan] += 1
-    kept_times, kept_values, elided = thin_blocks(parts, thinning.needed)
+    kept_times, kept_values, elided = thin_blocks(parts, thinning)
     return (kept_times, kept_values), elided
 
 
@@ -286,10 +288,48 @@ def test_missing_or_foreign_cuts_read_as_none(stored: object) -> None:
     assert cuts_from(stored) is None
 
 
-def test_cuts_cover_the_needed_times_within_a_poll_of_a_cut_known_when_packed() -> None:
+def test_cuts_hold_the_readings_kept_around_needed_times_near_a_cut_known_when_packed() -> None:
     times = [T0 + k * S for k in range(60)]
-    cuts = cuts_of(times, [float(k) for k in range(60)], [T0 + 30 * S + 7], S, 6 * 2.5 * S)
+    values = [float(k) for k in range(60)]
+    summary = summary_of(times, values, S)
+    assert summary is not None
+    cut = T0 + 30 * S + 7
+    cuts = cuts_of(times, values, [cut], S, 6 * 2.5 * S)
     assert cuts_from(cuts_text(cuts)) == cuts
     assert cuts.indexes == list(range(25, 37))
-    assert cuts.cover([T0 + 30 * S + 7 - S // 2, T0 + 30 * S + 7 + S], S)
-    assert not cuts.cover([T0 + 30 * S + 7 + S + 1], S)
+
+    def kept(touching: list[int]) -> list[int] | None:
+        held = cuts.held(summary, touching)
+        return None if held is None else held.indexes
+
+    assert kept([cut - S // 2, cut + S]) == list(range(25, 37))
+    assert kept([cut + S + 1]) == list(range(27, 37))  # still held
+    assert kept([T0 + 33 * S]) is None  # position 37 is not stored
+    assert kept([T0 + 50 * S]) is None
+    assert kept([T0 - S]) is None  # the first five are not stored
+
+
+@settings(max_examples=300)
+@given(seed=st.integers(0, 2**32 - 1), cut_count=st.integers(0, 4), needed_count=st.integers(1, 4))
+def test_a_block_from_its_cuts_is_the_block_thinned_from_its_readings(seed: int, cut_count: int,
+                                                                     needed_count: int) -> None:
+    rng = random.Random(seed)
+    start = T0 - T0 % BLOCK_MS
+    times = sorted({start + k * S + rng.randrange(0, 40) for k in range(200) if rng.random() > 0.1})
+    values = [float(k) + rng.random() / 2 for k in range(len(times))]
+    summary = summary_of(times, values, S)
+    assert summary is not None
+    reach = cut_reach_ms(2.5 * S)
+    span = (times[0] - int(reach), times[-1] + int(reach))
+    cut_times = sorted(rng.randrange(*span) for _ in range(cut_count))
+    cuts = cuts_from(cuts_text(cuts_of(times, values, cut_times, S, reach)))
+    assert cuts is not None
+    near_cuts = [t + rng.randrange(-S, S + 1) for t in rng.sample(cut_times, min(needed_count, cut_count))]
+    elsewhere = [rng.randrange(*span) for _ in range(needed_count)]
+    for needed in (sorted(near_cuts), sorted(elsewhere), sorted(near_cuts + elsewhere)):
+        touching = Thinning(needed, None, S, 2.5 * S).touching(summary)
+        held = cuts.held(summary, touching)
+        if all(any(abs(t - c) <= S for c in cuts.times) for t in touching):
+            assert held is not None  # within a poll of a cut known when packed: held
+        if held is not None:
+            assert held.thinned(summary) == thinned_block(times, values, summary, touching)
