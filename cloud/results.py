@@ -316,16 +316,19 @@ def _unended_starts(rows: list[dict[str, Any]], window: Window) -> set[tuple[str
             and (key := (r.get("line") or "", r["batch_id"])) not in ended}
 
 
-async def _reach_of_long_batches(influx: InfluxHttp, rows: list[dict[str, Any]], window: Window) -> int:
-    """The latest end, within MAX_BATCH_MS, of the batches started by the window's end that
-    outlast its events' margin."""
+def _later_ends_query(window: Window) -> str:
+    """Batch ends (ids only) from past the window's events' margin to MAX_BATCH_MS after it."""
+    later = Window(window.to_ms + MARGIN_MS + 1, window.to_ms + MAX_BATCH_MS)
+    return f"SELECT \"batch_id\", \"line\" FROM \"event\" WHERE \"kind\" = 'batch_ended' AND {later.where()}"
+
+
+def _reach_of_long_batches(rows: list[dict[str, Any]], later_ends: list[dict[str, Any]],
+                           window: Window) -> int:
+    """The latest first end among `later_ends` of the batches started by the window's end
+    that outlast its events' margin (0: none does)."""
     unended = _unended_starts(rows, window)
-    if not unended:
-        return 0
-    beyond = window.to_ms + MARGIN_MS
-    later = await _event_rows(influx, _events_between(beyond + 1, window.to_ms + MAX_BATCH_MS, "batch_ended"))
     first_ends: dict[tuple[str, str], int] = {}
-    for r in later:
+    for r in later_ends:
         key = (r.get("line") or "", r.get("batch_id") or "")
         if key in unended:
             first_ends[key] = min(first_ends.get(key, int(r["time"])), int(r["time"]))
@@ -349,6 +352,10 @@ def _running_in(lookback: list[dict[str, Any]], near: list[dict[str, Any]], wind
     ended |= {key(r) for r in near if r.get("kind") == "batch_ended" and int(r["time"]) < window.from_ms}
     return [r for r in lookback
             if r.get("kind") == "batch_started" and r.get("batch_id") and key(r) not in ended]
+
+
+async def _no_rows() -> list[dict[str, Any]]:
+    return []
 
 
 def _batch_key(row: dict[str, Any]) -> tuple[str, str]:
@@ -388,14 +395,15 @@ async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEve
     of any batch starting by the window's end that runs longer, and the starts of the batches
     running into it from further back: a 10 h batch is paired and gets its weighings however
     narrow the window asked for, and shares a shared meter with every batch beside it."""
-    near, lookback = await asyncio.gather(_event_rows(influx, events_query(window)),
-                                          _event_rows(influx, _lookback_query(window)))
+    near, lookback, later_ends = await asyncio.gather(_event_rows(influx, events_query(window)),
+                                                      _event_rows(influx, _lookback_query(window)),
+                                                      _event_rows(influx, _later_ends_query(window)))
     running_in = _running_in(lookback, near, window)
-    whole_starts, reach = await asyncio.gather(_whole_starts(influx, running_in),
-                                               _reach_of_long_batches(influx, running_in + near, window))
-    rows = whole_starts + near
-    if reach:
-        rows += await _event_rows(influx, _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS))
+    reach = _reach_of_long_batches(running_in + near, later_ends, window)
+    after = _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS)
+    whole_starts, later = await asyncio.gather(_whole_starts(influx, running_in),
+                                               _event_rows(influx, after) if reach else _no_rows())
+    rows = whole_starts + near + later
     batch_events = [_batch_event(r) for r in rows
                     if r.get("kind") in ("batch_started", "batch_ended") and r.get("batch_id")]
     weighings = [_weighing(r) for r in rows if r.get("kind") == "scrap_weighed"]

@@ -121,7 +121,7 @@ def _runtime_pieces(share: MeterShare, served: list[BatchWindow], intervals: lis
             continue
         mine = [w for w in kept if w.running_through(a, b)]
         if mine:
-            piece = (counter[b] - counter[a]) * Fraction(1, running)
+            piece = (counter[b] - counter[a]) / running
             for w in mine:
                 share.by_batch.setdefault(w.batch_id, []).append(Piece(a, b, piece))
     share.idle = idle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 from fractions import Fraction
 from unittest.mock import patch
 
@@ -188,3 +189,21 @@ def test_readings_as_columns_with_snapshots_merged_in_are_the_normalised_samples
     assert list(map(Sample, *merged)) == counters.normalise(readings + snapshots)
     track = counters.track_of(merged, CounterSpec())
     assert track.times == build_track(readings + snapshots, CounterSpec()).times
+
+
+@settings(max_examples=200)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_counter_between_readings_is_the_exact_interpolation_of_the_unwrapped_ones(seed: int) -> None:
+    rng = random.Random(seed)
+    value, samples = rng.uniform(960, 1_000), []
+    for k in range(40):
+        value = value + rng.choice([rng.uniform(0, 2), rng.random() * 1e-9, 0.0])
+        samples.append(Sample(k * 1_000 + rng.randrange(0, 7), value % 1_000))  # rolls over now and then
+    track = build_track(samples, CounterSpec(rollover=1_000, max_power_kw=10_000))
+    for _ in range(60):
+        ts = rng.randrange(samples[0].ts_ms, samples[-1].ts_ms + 1)
+        i = bisect_right(track.times, ts)
+        t0, t1 = track.times[i - 1], track.times[min(i, len(track.times) - 1)]
+        u0, u1 = track.unwrapped(i - 1), track.unwrapped(min(i, len(track.times) - 1))
+        want = u0 if ts == t0 or t0 == t1 else u0 + (u1 - u0) * Fraction(ts - t0, t1 - t0)
+        assert track.at(ts) == want
