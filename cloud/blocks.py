@@ -339,9 +339,6 @@ class Thinning:
         return self.needed[bisect_left(self.needed, summary.first_ms - reach):
                            bisect_right(self.needed, summary.last_ms + reach)]
 
-    def touches(self, summary: Summary) -> bool:
-        return bool(self.touching(summary))
-
     def plan(self, summary: Summary | None, cuts: Cuts | None = None) -> str:
         """"summary": the block's summary stands for it (no data read); "cuts": so do its
         summary and the readings it keeps around the cuts known when it was packed; "thin":
@@ -481,9 +478,8 @@ class Cuts(NamedTuple):
     """A block's readings around the cuts known when it was packed (batch events, factor
     changes) within a cut's reach of it: for each such time, KEPT_AROUND readings beyond
     those within a poll of it (for a time outside the block, the first or last KEPT_AROUND).
-    A recompute whose needed times touching the block all lie within a poll of these times
-    needs no more of it (`Thinning.plan`): the readings it needs around each such time are
-    among them."""
+    A recompute takes the block from them when they hold every reading its needed times
+    keep (`held`), as they do for needed times within a poll of these."""
 
     times: list[int]
     """The cut times, sorted."""

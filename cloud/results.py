@@ -400,9 +400,10 @@ async def load_events(influx: InfluxHttp, window: Window) -> tuple[list[BatchEve
                                                       _event_rows(influx, _later_ends_query(window)))
     running_in = _running_in(lookback, near, window)
     reach = _reach_of_long_batches(running_in + near, later_ends, window)
-    after = _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS)
-    whole_starts, later = await asyncio.gather(_whole_starts(influx, running_in),
-                                               _event_rows(influx, after) if reach else _no_rows())
+    whole_starts, later = await asyncio.gather(
+        _whole_starts(influx, running_in),
+        _event_rows(influx, _events_between(window.to_ms + MARGIN_MS + 1, reach + MARGIN_MS)) if reach
+        else _no_rows())
     rows = whole_starts + near + later
     batch_events = [_batch_event(r) for r in rows
                     if r.get("kind") in ("batch_started", "batch_ended") and r.get("batch_id")]

@@ -202,14 +202,9 @@ async def _block_data(influx: InfluxHttp, quantity: str, wanted: Sequence[Key]) 
 
 
 Plan = tuple[str, Cuts | None]
-"""A block's plan (`Thinning.plan`) and the Cuts it was planned with."""
+"""A block's plan (`Thinning.plan_stored`) and, for "cuts", the Cuts it keeps."""
 _READ = ("thin", "whole")
 """The plans that read a block's data."""
-
-
-def _plan(thinning: Thinning, block: Stored) -> Plan:
-    """The block's plan; its stored Cuts read only where a needed time touches it."""
-    return thinning.plan_stored(block.summary, block.cuts)
 
 
 def _assembled(device: str, starts: range, stored: dict[Key, Stored], plans: dict[Key, Plan],
@@ -260,7 +255,8 @@ async def thin_settled_columns(influx: InfluxHttp, quantity: str, thinning: dict
     )
     starts = block_starts(from_ms, to_ms)
     usable = [d for d in devices if all(_current((d, s), stored, marks) for s in starts)]
-    plans = {(d, s): _plan(thinning[d], stored[(d, s)]) for d in usable for s in starts}
+    plans: dict[Key, Plan] = {(d, s): thinning[d].plan_stored(stored[(d, s)].summary, stored[(d, s)].cuts)
+                              for d in usable for s in starts}
     data = await _block_data(influx, quantity, [key for key, (plan, _) in plans.items()
                                                 if plan in _READ and stored[key].n > 0])
     out = {}
@@ -290,7 +286,7 @@ async def _raw_columns(influx: InfluxHttp, quantity: str, devices: Sequence[str]
 @dataclass(frozen=True)
 class Packing:
     """What a meter's blocks are packed with: its poll interval, the reach of a cut (as
-    `Thinning.touches` has it), and the cut times known (sorted)."""
+    `Thinning.touching` has it), and the cut times known (sorted)."""
 
     poll_ms: int
     reach_ms: float
